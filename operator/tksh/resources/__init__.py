@@ -1,0 +1,156 @@
+"""The custom resources of ``tksh.kz/v1alpha1``, defined once as typed pydantic models.
+
+From these models come the CRD manifests (``charts/tksh/crds/``), the API reference
+(``docs/api-reference.md``) and the objects the operator parses: ``DigitalObject.model_validate(body)``
+and writes back: ``status.to_kube()``.
+
+Resources: :class:`DigitalObject`, :class:`SubjectFunction`, :class:`AccessGrant`,
+:class:`Incident`, :class:`CentralComponent`; their CRD metadata is in :data:`RESOURCES`, their API
+references are :data:`DIGITAL_OBJECTS`, :data:`SUBJECT_FUNCTIONS`, :data:`ACCESS_GRANTS`,
+:data:`INCIDENTS`, :data:`CENTRAL_COMPONENTS` (``kopf.on.create(*DIGITAL_OBJECTS)``).
+Generation: :mod:`tksh.resources.generate` (``render_crds``, ``render_api_reference``,
+``write_generated``, ``check_drift``), also runnable as ``python -m tksh.resources``.
+"""
+
+from tksh import API_VERSION, GROUP, VERSION
+from tksh.resources.accessgrant import (
+    ACCESS_GRANT_PHASES,
+    TERMINATION_TITLES,
+    AccessGrant,
+    AccessGrantPhase,
+    AccessGrantSpec,
+    AccessGrantStatus,
+    GrantAgreement,
+    GrantScope,
+    GrantSubject,
+    Grounds,
+    OnBehalfOf,
+    TerminationReason,
+    TerminationRecord,
+    TerminationRequest,
+)
+from tksh.resources.base import CRDInfo, KubeModel, ObjectMeta, PrinterColumn, ResourceRef, Timestamp, rfc3339
+from tksh.resources.centralcomponent import CentralComponent, CentralComponentSpec, CentralComponentStatus
+from tksh.resources.common import (
+    Agreement,
+    Availability,
+    Condition,
+    ConditionStatus,
+    Endpoint,
+    OutboxEntry,
+    Probe,
+    StatusBase,
+    Titles,
+)
+from tksh.resources.digitalobject import (
+    DIGITAL_OBJECT_PHASES,
+    DigitalObject,
+    DigitalObjectPhase,
+    DigitalObjectSpec,
+    DigitalObjectStatus,
+    Owner,
+    Review,
+)
+from tksh.resources.incident import (
+    INCIDENT_PHASES,
+    Failure,
+    Incident,
+    IncidentPhase,
+    IncidentSpec,
+    IncidentStatus,
+    NotificationRecord,
+    Target,
+)
+from tksh.resources.registry import (
+    ACCESS_GRANTS,
+    BY_KIND,
+    CENTRAL_COMPONENTS,
+    DIGITAL_OBJECTS,
+    INCIDENTS,
+    RESOURCES,
+    SUBJECT_FUNCTIONS,
+    info_for,
+    parse,
+)
+from tksh.resources.subjectfunction import (
+    SUBJECT_FUNCTION_PHASES,
+    Right,
+    SubjectFunction,
+    SubjectFunctionPhase,
+    SubjectFunctionSpec,
+    SubjectFunctionStatus,
+)
+from tksh.resources.subjects import INFORMATION_CATEGORIES, SUBJECT_TYPE_TITLES, UTILITY_SUPPLIERS, SubjectType
+
+__all__ = [
+    "ACCESS_GRANTS",
+    "ACCESS_GRANT_PHASES",
+    "API_VERSION",
+    "BY_KIND",
+    "CENTRAL_COMPONENTS",
+    "DIGITAL_OBJECTS",
+    "DIGITAL_OBJECT_PHASES",
+    "GROUP",
+    "INCIDENTS",
+    "INCIDENT_PHASES",
+    "INFORMATION_CATEGORIES",
+    "RESOURCES",
+    "SUBJECT_FUNCTIONS",
+    "SUBJECT_FUNCTION_PHASES",
+    "SUBJECT_TYPE_TITLES",
+    "TERMINATION_TITLES",
+    "UTILITY_SUPPLIERS",
+    "VERSION",
+    "AccessGrant",
+    "AccessGrantPhase",
+    "AccessGrantSpec",
+    "AccessGrantStatus",
+    "Agreement",
+    "Availability",
+    "CRDInfo",
+    "CentralComponent",
+    "CentralComponentSpec",
+    "CentralComponentStatus",
+    "Condition",
+    "ConditionStatus",
+    "DigitalObject",
+    "DigitalObjectPhase",
+    "DigitalObjectSpec",
+    "DigitalObjectStatus",
+    "Endpoint",
+    "Failure",
+    "GrantAgreement",
+    "GrantScope",
+    "GrantSubject",
+    "Grounds",
+    "Incident",
+    "IncidentPhase",
+    "IncidentSpec",
+    "IncidentStatus",
+    "KubeModel",
+    "NotificationRecord",
+    "ObjectMeta",
+    "OnBehalfOf",
+    "OutboxEntry",
+    "Owner",
+    "PrinterColumn",
+    "Probe",
+    "ResourceRef",
+    "Review",
+    "Right",
+    "StatusBase",
+    "SubjectFunction",
+    "SubjectFunctionPhase",
+    "SubjectFunctionSpec",
+    "SubjectFunctionStatus",
+    "SubjectType",
+    "Target",
+    "TerminationReason",
+    "TerminationRecord",
+    "TerminationRequest",
+    "Timestamp",
+    "Titles",
+    "info_for",
+    "parse",
+    "rfc3339",
+]
