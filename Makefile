@@ -14,6 +14,7 @@ help:
 	@echo "make sandbox   run the control plane on an embedded API server (Ctrl-C to stop)"
 	@echo "make test      lint (ruff), type-check (mypy), drift checks and all tests"
 	@echo "make crds      regenerate charts/tksh/crds and docs/api-reference.md from the models"
+	@echo "make realapi-bin  build (once) the real kube-apiserver + etcd of the real test tier"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
@@ -32,6 +33,10 @@ sandbox: $(STAMP)
 .PHONY: crds
 crds: $(STAMP)
 	$(BIN)/tksh crds --write
+
+.PHONY: realapi-bin
+realapi-bin:
+	hack/realapi/build.sh
 
 .PHONY: lint
 lint: $(STAMP)
