@@ -19,12 +19,13 @@ class OperatorConfig:
     """Everything the operator process needs to know at start.
 
     ``server`` overrides the cluster connection (the embedded API server of the sandbox and
-    tests, plain HTTP on loopback); when empty, kopf's usual login applies (in-cluster service
-    account, then kubeconfig).
+    tests, plain HTTP on loopback, no credentials); ``kubeconfig`` logs in with that file's
+    current context; with neither, the in-cluster service account applies, then ``$KUBECONFIG``.
     """
 
     namespaces: tuple[str, ...] = ()  # empty: all namespaces (cluster-wide)
     server: str = ""
+    kubeconfig: str = ""  # a kubeconfig file to log in with (its current context)
     ops_host: str = "0.0.0.0"
     ops_port: int = 8080  # /healthz, /readyz, /metrics
     standalone: bool = False  # no kopf peering (one replica, the sandbox, tests)
@@ -47,6 +48,8 @@ class OperatorConfig:
                 raise ConfigError(f"{name}: {port} is outside 0..65535")
         if self.server and not re.match(r"^https?://[^\s/]+", self.server):
             raise ConfigError(f"server: {self.server!r} must be an http(s) URL")
+        if self.server and self.kubeconfig:
+            raise ConfigError("server and kubeconfig: give one of them, not both")
         if not self.peering_name or not _NAMESPACE.match(self.peering_name):
             raise ConfigError(f"peering_name: {self.peering_name!r} must be a DNS-1123 label")
 
@@ -59,6 +62,7 @@ class OperatorConfig:
             values["namespaces"] = tuple(ns.strip() for ns in env["TKSH_NAMESPACES"].split(",") if ns.strip())
         for field, var, kind in (
             ("server", "TKSH_SERVER", str),
+            ("kubeconfig", "TKSH_KUBECONFIG", str),
             ("ops_port", "TKSH_OPS_PORT", int),
             ("peering_name", "TKSH_PEERING_NAME", str),
             ("priority", "TKSH_PRIORITY", int),

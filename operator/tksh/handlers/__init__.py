@@ -1,0 +1,32 @@
+"""kopf handlers: thin glue from the custom resources to the pure logic modules.
+
+Handlers are registered into an explicit ``kopf.OperatorRegistry`` built per operator instance
+(never the global default registry), so tests get a fresh registry each and several operators
+can run in one process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import kopf
+
+from tksh.config import OperatorConfig
+from tksh.metrics import OperatorMetrics
+
+
+@dataclasses.dataclass
+class Context:
+    """What every handler module needs: the configuration and the metrics of this operator."""
+
+    config: OperatorConfig
+    metrics: OperatorMetrics
+
+
+def build_registry(ctx: Context) -> kopf.OperatorRegistry:
+    from tksh.handlers import directory, login
+
+    registry = kopf.OperatorRegistry()
+    login.register(registry, ctx)
+    directory.register(registry, ctx)
+    return registry
