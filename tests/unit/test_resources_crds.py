@@ -369,8 +369,11 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("kind", "changes", "expected"), BAD, ids=[f"{k}-{e.split(':')[0]}" for k, _, e in BAD])
 def test_bad_objects_are_refused_naming_the_field(kind: str, changes: dict[str, Any], expected: str) -> None:
+    # ``expected`` reads as the violation in words; the API server's exact wording is the embedded
+    # server's to match (tests/sandbox/test_schema.py): here the point is that the field is named.
+    field = expected.split(": ")[0]
     _, errors = admit(info_for(kind), _example(kind, **changes))
-    assert any(error.startswith(expected) or expected in error for error in errors), errors
+    assert any(error.split(": ")[0].endswith(field) for error in errors), errors
 
 
 def test_central_component_without_url_is_accepted_by_shape_but_typed() -> None:
@@ -379,7 +382,7 @@ def test_central_component_without_url_is_accepted_by_shape_but_typed() -> None:
     _, errors = admit(info_for("CentralComponent"), _example("CentralComponent", spec__endpoint__url=None))
     assert errors == []
     _, errors = admit(info_for("CentralComponent"), _example("CentralComponent", spec__endpoint=None))
-    assert errors == ["spec.endpoint: required"]
+    assert errors == ["spec.endpoint: Required value"]
 
 
 def test_required_spec_only_where_the_spec_has_required_fields() -> None:
