@@ -1,4 +1,5 @@
-"""The operator against the embedded API server: a fresh server and operator per test.
+"""The operator suite: each test runs against the embedded API server and, when the real tier is
+available (always in CI), against the real kube-apiserver + etcd too.
 
 The operator runs in a thread with its own loop (``OperatorThread``), as in the sandbox: kopf
 cancels every task of its loop created after it started, which would include the fixtures' own.
@@ -7,29 +8,45 @@ cancels every task of its loop created after it started, which would include the
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
-from tksh.config import OperatorConfig
+from tests.integration.backends import Backend, EmbeddedBackend, RealBackend
+from tests.realapi.cluster import RealCluster
 from tksh.run import OperatorHandle, OperatorThread
 from tksh.sandbox.apiserver import EmbeddedAPIServer, project_crd_paths
 
+_installed: set[int] = set()
+
+
+@pytest.fixture(params=["embedded", pytest.param("real", marks=pytest.mark.realapi)])
+async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    if request.param == "embedded":
+        async with EmbeddedAPIServer(crd_paths=project_crd_paths()) as server:
+            yield EmbeddedBackend(server)
+        return
+    real: RealCluster = request.getfixturevalue("real_cluster")
+    if id(real) not in _installed:
+        await asyncio.to_thread(real.install_crds, project_crd_paths())
+        _installed.add(id(real))
+    backend = RealBackend(real)
+    try:
+        yield backend
+    finally:
+        await backend.cleanup()
+
 
 @pytest.fixture
-async def api() -> AsyncIterator[EmbeddedAPIServer]:
-    async with EmbeddedAPIServer(crd_paths=project_crd_paths()) as server:
-        yield server
+def unique() -> str:
+    """A suffix for object names: the real cluster is shared by the whole session."""
+    return uuid.uuid4().hex[:6]
 
 
 @pytest.fixture
-def operator_config(api: EmbeddedAPIServer) -> OperatorConfig:
-    return OperatorConfig(server=api.url, ops_host="127.0.0.1", ops_port=0, standalone=True, fast=True)
-
-
-@pytest.fixture
-async def operator(operator_config: OperatorConfig) -> AsyncIterator[OperatorHandle]:
-    thread = OperatorThread(operator_config)
+async def operator(cluster: Backend) -> AsyncIterator[OperatorHandle]:
+    thread = OperatorThread(cluster.operator_config())
     handle = await asyncio.to_thread(thread.start)
     try:
         await asyncio.to_thread(thread.wait_ready, 30)

@@ -8,8 +8,8 @@ from typing import Any
 
 import aiohttp
 
+from tests.integration.backends import Backend
 from tksh.run import OperatorHandle
-from tksh.sandbox.apiserver import EmbeddedAPIServer
 
 FUNCTION: dict[str, Any] = {
     "apiVersion": "tksh.kz/v1alpha1",
@@ -26,19 +26,27 @@ FUNCTION: dict[str, Any] = {
 }
 
 
-def status_of(api: EmbeddedAPIServer, name: str) -> dict[str, Any]:
-    obj = api.store.get("subjectfunctions", None, name)
+def function(name: str, **spec: Any) -> dict[str, Any]:
+    body = copy.deepcopy(FUNCTION)
+    body["metadata"]["name"] = name
+    body["spec"].update(spec)
+    return body
+
+
+async def status_of(cluster: Backend, name: str) -> dict[str, Any]:
+    obj = await cluster.get("SubjectFunction", name)
     assert obj is not None
     return dict(obj.get("status") or {})
 
 
 async def test_valid_function_becomes_active(
-    api: EmbeddedAPIServer, operator: OperatorHandle, wait_until: Callable[..., Awaitable[Any]]
+    cluster: Backend, operator: OperatorHandle, unique: str, wait_until: Callable[..., Awaitable[Any]]
 ) -> None:
-    await api.apply(copy.deepcopy(FUNCTION))
+    name = f"owners-{unique}"
+    await cluster.apply(function(name))
 
-    def active() -> dict[str, Any]:
-        status = status_of(api, "owners-association")
+    async def active() -> dict[str, Any]:
+        status = await status_of(cluster, name)
         assert status["phase"] == "Active"
         return status
 
@@ -47,8 +55,8 @@ async def test_valid_function_becomes_active(
     assert (ready["status"], ready["reason"], ready["observedGeneration"]) == ("True", "Accepted", 1)
     assert status["observedGeneration"] == 1
 
-    def accepted_event() -> None:
-        reasons = {e["reason"] for e in api.events(involved_name="owners-association")}
+    async def accepted_event() -> None:
+        reasons = {e["reason"] for e in await cluster.events(name)}
         assert "Accepted" in reasons
 
     await wait_until(accepted_event)
@@ -56,17 +64,18 @@ async def test_valid_function_becomes_active(
 
 
 async def test_invalid_function_is_reported_and_recovers_when_fixed(
-    api: EmbeddedAPIServer, operator: OperatorHandle, wait_until: Callable[..., Awaitable[Any]]
+    cluster: Backend, operator: OperatorHandle, unique: str, wait_until: Callable[..., Awaitable[Any]]
 ) -> None:
-    await api.apply(copy.deepcopy(FUNCTION))
-    await wait_until(lambda: _assert_phase(api, "Active"))
+    name = f"owners-{unique}"
+    await cluster.apply(function(name))
+    await wait_until(lambda: _assert_phase(cluster, name, "Active"))
 
-    broken = copy.deepcopy(FUNCTION)
+    broken = function(name)
     broken["spec"]["rights"][1]["actions"] = ["read", "write"]  # category 5 without sign (§8)
-    await api.apply(broken)
+    await cluster.apply(broken)
 
-    def invalid() -> dict[str, Any]:
-        status = status_of(api, "owners-association")
+    async def invalid() -> dict[str, Any]:
+        status = await status_of(cluster, name)
         assert status["phase"] == "Invalid"
         assert status["observedGeneration"] == 2
         return status
@@ -77,14 +86,14 @@ async def test_invalid_function_is_reported_and_recovers_when_fixed(
     assert "spec.rights[1].actions" in ready["message"]
     await wait_until(lambda: _assert_metric(operator, "Invalid", 1.0))
 
-    def warning_event() -> None:
-        warnings = [e for e in api.events(involved_name="owners-association") if e.get("type") == "Warning"]
+    async def warning_event() -> None:
+        warnings = [e for e in await cluster.events(name) if e.get("type") == "Warning"]
         assert any(e["reason"] == "InvalidRights" for e in warnings)
 
     await wait_until(warning_event)
 
-    await api.apply(copy.deepcopy(FUNCTION))
-    await wait_until(lambda: _assert_phase(api, "Active"))
+    await cluster.apply(function(name))
+    await wait_until(lambda: _assert_phase(cluster, name, "Active"))
     await wait_until(lambda: _assert_metric(operator, "Invalid", 0.0))
 
 
@@ -101,8 +110,8 @@ async def test_ops_endpoints_serve_health_readiness_and_metrics(operator: Operat
     assert 'tksh_operator_info{version="' in text
 
 
-def _assert_phase(api: EmbeddedAPIServer, phase: str) -> None:
-    assert status_of(api, "owners-association").get("phase") == phase
+async def _assert_phase(cluster: Backend, name: str, phase: str) -> None:
+    assert (await status_of(cluster, name)).get("phase") == phase
 
 
 def _assert_metric(operator: OperatorHandle, phase: str, expected: float) -> None:
