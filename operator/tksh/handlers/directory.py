@@ -23,9 +23,9 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
                 sum(1 for p in phases.values() if p == phase)
             )
 
-    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
-    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
-    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, field="spec")
+    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry, id="directory")
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry, id="directory")
+    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, id="directory", field="spec")
     def reconcile(
         spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, body: kopf.Body, patch: kopf.Patch, **_: Any
     ) -> None:
@@ -52,7 +52,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
             else:
                 kopf.warn(body, reason=verdict.reason, message=verdict.message)
 
-    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True)
+    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="directory-forget", optional=True)
     def forget(meta: kopf.Meta, **_: Any) -> None:
         phases.pop(meta["name"], None)
         publish()

@@ -30,7 +30,7 @@ def connection_from_kubeconfig(path: str) -> kopf.ConnectionInfo:
 
 
 def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
-    @kopf.on.login(registry=registry)
+    @kopf.on.login(registry=registry, id="login")
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         if ctx.config.server:
             return kopf.ConnectionInfo(server=ctx.config.server, default_namespace="default")

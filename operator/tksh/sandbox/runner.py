@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -108,6 +109,8 @@ async def _listening(what: str, option: str, port: int, cm: Any) -> AsyncIterato
 
 @contextlib.asynccontextmanager
 async def start_sandbox(options: SandboxOptions) -> AsyncIterator[Sandbox]:
+    # Every request to the embedded API server would be an access-log line: keep the console for the story.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     directory = options.directory.resolve()
     (directory / "mail").mkdir(parents=True, exist_ok=True)
     manifests = load_manifests(options.examples) if options.examples else []
