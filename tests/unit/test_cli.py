@@ -53,3 +53,19 @@ def test_bad_arguments_are_refused_naming_them(
 def test_operator_refuses_bad_configuration_before_starting(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["operator", "--namespace", "Not_A_Namespace"]) == 2
     assert "namespaces" in capsys.readouterr().err
+
+
+def test_kubectl_finds_the_plugin() -> None:
+    """``kubectl tksh ...`` works: kubectl runs ``kubectl-tksh`` found on PATH."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        [str(bin_dir / "kubectl"), "tksh", "version"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == __version__
