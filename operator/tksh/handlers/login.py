@@ -15,7 +15,12 @@ def connection_from_kubeconfig(path: str) -> kopf.ConnectionInfo:
 
     client_config = kubernetes.client.Configuration()
     kubernetes.config.load_kube_config(config_file=path, client_configuration=client_config)  # type: ignore[no-untyped-call]
-    header = (client_config.api_key or {}).get("authorization", "")
+    # The client keeps a kubeconfig's token under "BearerToken" (v37) or "authorization" (older).
+    header = (
+        client_config.get_api_key_with_prefix("BearerToken")
+        or client_config.get_api_key_with_prefix("authorization")
+        or ""
+    )
     scheme, _, token = header.partition(" ")
     return kopf.ConnectionInfo(
         server=client_config.host,

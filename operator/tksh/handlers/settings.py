@@ -30,6 +30,8 @@ def make_settings(config: OperatorConfig) -> kopf.OperatorSettings:
     # A watch that stays silent this long is restarted: protects against half-dead connections.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # Resources are found by API discovery, not by reading CRD objects: the role needs no CRD access.
+    settings.scanning.disabled = True
     settings.networking.enforce_retry_after = True  # honour 429 Retry-After from the API server
     if config.fast:
         settings.posting.default_backoffs = (0.1, 0.2, 0.5)

