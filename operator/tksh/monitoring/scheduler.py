@@ -34,9 +34,8 @@ import hashlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from types import TracebackType
-from typing import Self
 
+from tksh.aio import Service
 from tksh.monitoring.machine import Machine, Observation, OpenIncident, Policy, StateChange
 from tksh.monitoring.probes import ProbeResult, ProbeSpec
 
@@ -92,7 +91,7 @@ class _Entry:
     last: ProbeResult | None = None
 
 
-class Scheduler:
+class Scheduler(Service):
     """Probes targets added with :meth:`add` until :meth:`close`; see the module's documentation."""
 
     def __init__(
@@ -223,15 +222,6 @@ class Scheduler:
                 await self.changes.join()
             dispatcher.cancel()
             await asyncio.gather(dispatcher, return_exceptions=True)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     # --- probing ---------------------------------------------------------------------------------
 

@@ -22,10 +22,11 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, cast
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tksh.aio import Service
 
 __all__ = ["MailSink", "ReceivedMail"]
 
@@ -83,7 +84,7 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
-class MailSink:
+class MailSink(Service):
     """``async with MailSink(port=0) as sink: ... await sink.wait_for(lambda m: ..., timeout=5)``."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, maildir: Path | None = None) -> None:
@@ -132,15 +133,6 @@ class MailSink:
             if transport is not None:
                 transport.close()
         await server.wait_closed()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     async def _store(self, envelope_from: str, envelope_to: tuple[str, ...], data: bytes) -> None:
         # SMTP lines end in CRLF; parsed text parts should read like text (the .eml keeps the bytes).

@@ -22,10 +22,11 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-from types import TracebackType
 from typing import Self
 
 from aiohttp import web
+
+from tksh.aio import Service
 
 __all__ = ["Behaviour", "HTTPTarget", "start_sandbox_targets"]
 
@@ -40,7 +41,7 @@ class Behaviour:
     delay: float = 0.0
 
 
-class HTTPTarget:
+class HTTPTarget(Service):
     """``async with HTTPTarget("healthy") as target: ... target.failing(503) ... target.hits``."""
 
     def __init__(self, name: str, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -117,15 +118,6 @@ class HTTPTarget:
             return
         self._switch(self.behaviour)  # release delayed requests so that shutdown does not wait for them
         await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         return f"<HTTPTarget {self.name} {self.url} status={self.behaviour.status} hits={self.hits}>"
