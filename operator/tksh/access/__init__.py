@@ -11,6 +11,12 @@ Pure Python: no Kubernetes, no HTTP. The pieces:
 - :mod:`tksh.access.reasons`: :class:`Decision`, :class:`DenyReason` and the texts in kk/ru/en.
 - :mod:`tksh.access.cascade`: :func:`cascade`, which grants a termination ends with it.
 - :mod:`tksh.access.reference`: the stock Casbin enforcers fed with the same data, for tests and benchmarks.
+- :mod:`tksh.access.tokens`: :class:`KeySet` (EdDSA JWTs for grants: issue, verify, JWKS, rotation).
+
+The decision point process (these import aiohttp, so they are not re-exported here):
+:mod:`tksh.access.sync` (:class:`~tksh.access.sync.IndexSync`, list+watch into the index),
+:mod:`tksh.access.service` (the HTTP API), :mod:`tksh.access.openapi`, :mod:`tksh.access.server`
+(:func:`~tksh.access.server.run_authz` for ``tksh authz``).
 """
 
 from tksh.access.cascade import CascadeStep, cascade
@@ -37,6 +43,7 @@ from tksh.access.identifiers import (
 from tksh.access.index import MAX_DELEGATION_DEPTH, DecisionIndex
 from tksh.access.policy import PolicyFileError, load_function_rights, load_open_part, model_path, policies_dir
 from tksh.access.reasons import TERMINATION_CODES, Decision, DenyReason, format_instant
+from tksh.access.tokens import KeySet, SigningKey, TokenClaims, TokenError, TokenReason
 
 __all__ = [
     "ANONYMOUS",
@@ -49,9 +56,14 @@ __all__ = [
     "FunctionRights",
     "GrantFacts",
     "IdentifierError",
+    "KeySet",
     "PolicyFileError",
     "Right",
+    "SigningKey",
     "TerminationFacts",
+    "TokenClaims",
+    "TokenError",
+    "TokenReason",
     "cascade",
     "format_instant",
     "function_rights",
