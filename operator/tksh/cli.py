@@ -4,6 +4,9 @@ Subcommands:
   tksh crds [--write | --check]   print, write or check the generated CRDs and API reference
   tksh operator [...]             run the kopf operator
   tksh sandbox [...]              the whole control plane on an embedded API server, no cluster needed
+  tksh approve NAME [-n NS]       approve an application (kubectl tksh approve ...)
+  tksh reject NAME --reason TEXT  reject an application, saying why
+  tksh status [-n NS | -A]        the queue of applications by review deadline
   tksh version
 """
 
@@ -74,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--targets-port", type=_port, default=18080, help="first of two sample targets' ports (18080)")
     sb.add_argument("--examples", type=Path, default=None, help="manifests to apply (default: examples/)")
 
+    from tksh import kubectl
+
+    kubectl.add_parsers(sub)
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -93,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _operator(args)
     if args.command == "sandbox":
         return _sandbox(args)
+    from tksh import kubectl
+
+    if args.command in kubectl.COMMANDS:
+        return kubectl.main(args)
     raise AssertionError(args.command)  # argparse refuses unknown commands
 
 

@@ -35,6 +35,29 @@ class OperatorMetrics:
             registry=r,
         )
 
+        self.applications = Gauge(
+            "tksh_applications",
+            "DigitalObject applications (§14–17), by phase.",
+            ["phase"],
+            registry=r,
+        )
+        self.applications_overdue = Gauge(
+            "tksh_applications_overdue",
+            "Applications under review past their 5-working-day deadline (§16).",
+            registry=r,
+        )
+        self.notifications = Counter(
+            "tksh_notifications",
+            "Notification delivery attempts, by channel and result (delivered, retry, failed).",
+            ["channel", "result"],
+            registry=r,
+        )
+        self.notifications_pending = Gauge(
+            "tksh_notifications_pending",
+            "Outbox entries not yet delivered nor given up, over all objects.",
+            registry=r,
+        )
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 

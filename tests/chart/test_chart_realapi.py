@@ -78,7 +78,10 @@ def test_operator_identity_gets_exactly_its_rules(real_cluster: RealCluster, ins
     assert not can("create", SF)
     assert not can("patch", "clusterkopfpeerings", group="kopf.dev", name="someone-else")
     assert not can("list", "secrets", group="", namespace=NAMESPACE)
-    assert not can("list", "digitalobjects")  # no handler for it yet: its issue adds the rule
+    assert can("list", "digitalobjects") and can("watch", "digitalobjects") and can("patch", "digitalobjects")
+    assert can("patch", "digitalobjects", subresource="status")
+    assert not can("get", "digitalobjects") and not can("update", "digitalobjects", subresource="status")
+    assert not can("list", "accessgrants")  # no handler for it yet: its issue adds the rule
 
 
 def test_viewer_reads_and_writes_nothing(real_cluster: RealCluster, installed: list[Obj]) -> None:

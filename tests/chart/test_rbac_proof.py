@@ -40,6 +40,7 @@ SA_NAME = "tksh-operator"
 STEP_TIMEOUT = 30.0  # with the full roles: only a deadline for a broken test
 TRIAL_STEP_TIMEOUT = 10.0  # with a permission removed a step is expected to fail: wait less, but not flakily less
 EVENTS_NAMESPACE = "default"  # kopf posts a cluster-scoped object's Events to its default namespace
+APPS_NAMESPACE = "tksh-proof-apps"  # where the workflow's application (DigitalObject) lives
 PEERING_LOGGER = "kopf._core.engines.peering"
 API = "tksh.kz/v1alpha1"
 
@@ -143,6 +144,25 @@ class Outcome:
         return self.failed is None
 
 
+def application(name: str) -> dict[str, Any]:
+    """An incomplete application (no functions, no endpoint): the operator must refuse it in its status (§16)."""
+    return {
+        "apiVersion": API, "kind": "DigitalObject", "metadata": {"name": name, "namespace": APPS_NAMESPACE},
+        "spec": {"owner": {"bin": "140540001231", "name": "Proof", "subjectType": "PropertyOwnersAssociation",
+                           "email": "proof@example.kz"}, "categories": [2]},
+    }
+
+
+def release_applications(cluster: RealCluster) -> None:
+    """Trials without a permission leave applications whose finalizer nobody could remove: drop them."""
+    apps = f"/apis/{API}/namespaces/{APPS_NAMESPACE}/digitalobjects"
+    for item in cluster.checked("GET", apps)["items"]:
+        name = item["metadata"]["name"]
+        cluster.request("PATCH", f"{apps}/{name}", {"metadata": {"finalizers": None}},
+                        content_type="application/merge-patch+json")
+        cluster.request("DELETE", f"{apps}/{name}")
+
+
 def function(name: str) -> dict[str, Any]:
     return {
         "apiVersion": API,
@@ -168,6 +188,7 @@ class Workflow:
 
     def run(self) -> Outcome:
         self.cluster.delete(API, "SubjectFunction", self.name)
+        self.cluster.delete(API, "DigitalObject", self.name, namespace=APPS_NAMESPACE)
         apply_peering(self.cluster, [self.peering])
         recorder = LogRecorder()
         logger = logging.getLogger(PEERING_LOGGER)
@@ -184,6 +205,9 @@ class Workflow:
         finally:
             try:
                 thread.stop(30)
+            except TimeoutError:
+                self.outcome.crashed = f"the operator did not stop within 30 s (trial {self.name})"
+                raise
             finally:
                 logger.removeHandler(recorder)
                 logger.setLevel(previous_level)
@@ -269,6 +293,27 @@ class Workflow:
 
         self.step("a Warning Event InvalidRights is posted", warning_event)
 
+        # An application: the lifecycle daemon needs the finalizer (patch), the watch (list, watch) and
+        # the status (patch status) to refuse it as incomplete and to let it go when deleted.
+        apps = f"/apis/{API}/namespaces/{APPS_NAMESPACE}/digitalobjects"
+        c.checked("POST", apps, application(name))
+
+        def refused() -> None:
+            resp = c.get(API, "DigitalObject", name, namespace=APPS_NAMESPACE)
+            status = dict(resp.body.get("status") or {})
+            assert status.get("phase") == "Refused", status
+            assert "spec.functions" in status.get("missing", []), status
+            # The lifecycle daemon holds the object until it has stopped (kopf's finalizer for daemons).
+            assert "tksh.kz/finalizer" in resp.body["metadata"].get("finalizers", []), resp.body["metadata"]
+
+        self.step("an incomplete application: Refused with what is missing, held by the finalizer", refused)
+        c.checked("DELETE", f"{apps}/{name}")
+
+        def released() -> None:
+            assert c.get(API, "DigitalObject", name, namespace=APPS_NAMESPACE).status == 404
+
+        self.step("the application deleted: the operator released its finalizer", released)
+
         c.checked("DELETE", f"/apis/{API}/subjectfunctions/{name}")
 
         def gone() -> None:
@@ -339,6 +384,7 @@ def proof(real_cluster: RealCluster, helm: Path) -> Iterator[ProofEnv]:
     install_crds(real_cluster)
     apply_rbac(real_cluster, objs)
     real_cluster.ensure_namespace(EVENTS_NAMESPACE)
+    real_cluster.ensure_namespace(APPS_NAMESPACE)
     roles = bound_roles(objs, SA_NAME, NAMESPACE)
     assert {r["metadata"]["name"] for r in roles} == {"tksh-operator-read", "tksh-operator-write"}
     permissions = [p for role in roles for p in split(role)]
@@ -349,6 +395,7 @@ def proof(real_cluster: RealCluster, helm: Path) -> Iterator[ProofEnv]:
         yield env
     finally:
         env.apply_roles()
+        release_applications(real_cluster)
         peering = one(objs, "ClusterKopfPeering")
         real_cluster.delete(peering["apiVersion"], peering["kind"], peering["metadata"]["name"])
 
@@ -361,7 +408,7 @@ def test_operator_roles_are_sufficient(proof: ProofEnv) -> None:
     outcome = proof.workflow("rbac-proof-full", STEP_TIMEOUT)
     assert outcome.ok, f"failed at: {outcome.failed}; passed: {outcome.passed}; crash: {outcome.crashed}"
     assert outcome.crashed is None
-    assert len(outcome.passed) == 9
+    assert len(outcome.passed) == 11
 
 
 @pytest.mark.timeout(900)

@@ -24,9 +24,11 @@ class Context:
 
 
 def build_registry(ctx: Context) -> kopf.OperatorRegistry:
-    from tksh.handlers import directory, login
+    from tksh.handlers import admission, directory, login, registration
 
     registry = kopf.OperatorRegistry()
     login.register(registry, ctx)
     directory.register(registry, ctx)
+    registration.register(registry, ctx)
+    admission.register(registry, ctx)
     return registry

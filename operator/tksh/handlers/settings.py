@@ -33,6 +33,14 @@ def make_settings(config: OperatorConfig) -> kopf.OperatorSettings:
     # Resources are found by API discovery, not by reading CRD objects: the role needs no CRD access.
     settings.scanning.disabled = True
     settings.networking.enforce_retry_after = True  # honour 429 Retry-After from the API server
+    if config.admission_port:  # the validating webhook (tksh.handlers.admission); its configuration is not managed
+        settings.admission.server = kopf.WebhookServer(
+            addr=config.admission_addr,
+            port=config.admission_port,
+            insecure=config.admission_insecure,
+            certfile=config.admission_certfile or None,
+            pkeyfile=config.admission_keyfile or None,
+        )
     if config.fast:
         settings.posting.default_backoffs = (0.1, 0.2, 0.5)
         settings.networking.error_backoffs = (0.1, 0.2, 0.5, 1)

@@ -1,0 +1,213 @@
+"""DigitalObject handlers: the registration lifecycle (§14–17) of each application, by one writer.
+
+The single writer
+-----------------
+Every ``DigitalObject`` gets one kopf daemon (``lifecycle``); it is the only task that writes the
+object's lifecycle status and its outbox (``status.outbox`` is a list, replaced as a whole by a merge
+patch, so two writers would lose each other's marks). One pass of the daemon:
+
+1. reconciles the live spec (kopf keeps the daemon's ``body`` up to date from the watch-stream)
+   with the status *it last wrote* (or, after a start, the stored one) and the function directory
+   (a ``@kopf.index`` of the SubjectFunctions) -> :class:`tksh.registration.Plan`;
+2. patches ``plan.status`` when it differs from the stored one (the outbox entries are stored
+   before any attempt to send them), then posts ``plan.events``;
+3. delivers the due e-mails of the stored outbox over SMTP (:func:`tksh.registration.deliver_due`)
+   and patches the outbox with the attempts (a crash in between re-sends once, with the same
+   idempotency key);
+4. runs the integration test when the plan asks for it (N probes in a row within the time limit)
+   and, if so, starts the next pass at once with its :class:`TestResult`;
+5. otherwise sleeps until ``plan.wake_at``, waking early when the spec's generation changes (a
+   short in-memory poll of the live body: no second handler, no shared state between tasks) or
+   when the daemon is stopped.
+
+Writes go through kopf's own API client (``patch_obj``, with the operator's credentials) rather than
+a daemon's ``patch`` kwarg, which kopf applies only when the daemon function returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import kopf
+from kopf._cogs.clients.patching import patch_obj  # the daemon writes mid-run; see the module description
+from kopf._cogs.structs import references
+
+from tksh import GROUP, VERSION
+from tksh.conditions import get_condition
+from tksh.handlers import Context
+from tksh.handlers.settings import make_settings
+from tksh.logs import mask_text
+from tksh.monitoring import Prober, ProbeSpec
+from tksh.notify import Backoff, SmtpSettings
+from tksh.registration import Attempt, ObjectRef, Plan, TestRequest, TestResult, deliver_due, directory_from_objects
+from tksh.registration import reconcile as reconcile_application
+from tksh.resources.common import Probe
+from tksh.resources.digitalobject import DIGITAL_OBJECT_PHASES
+
+Store = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any] | None]]
+PLURAL = "digitalobjects"
+INDEX = "subjectfunctions_by_name"
+_FAILURE_REASONS = {
+    "dns": "NameNotResolved", "connect": "ConnectionFailed", "tls": "TLSFailed", "timeout": "ProbeTimeout",
+    "http_status": "UnexpectedStatus", "body": "UnexpectedBody",
+}
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _differs(fields: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """Whether a status merge patch (``None`` deletes) would change ``status``."""
+    return any(status.get(key) != value for key, value in fields.items())
+
+
+async def integration_test(spec: Mapping[str, Any], request: TestRequest, interval: float) -> TestResult:
+    """§17: ``request.probes`` successful probes in a row within ``request.time_limit``.
+
+    A failed probe starts the count again; the test fails when the time is up, with the last failure.
+    """
+    loop = asyncio.get_running_loop()
+    endpoint = spec.get("endpoint")
+    endpoint = endpoint if isinstance(endpoint, Mapping) else {}
+    try:
+        probe = ProbeSpec.from_probe(str(endpoint.get("url", "")), Probe.model_validate(spec.get("probe") or {}))
+    except ValueError as error:
+        return TestResult(False, "InvalidEndpoint", mask_text(f"the endpoint cannot be probed: {error}"[:300]),
+                          request.generation)
+    deadline = loop.time() + request.time_limit.total_seconds()
+    limit = f"{request.probes} probes in a row did not pass within {request.time_limit.total_seconds():g} s"
+    in_a_row, total, reason, last = 0, 0, "TestTimeLimit", "no probe completed"
+    prober = Prober()
+    try:
+        while in_a_row < request.probes:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return TestResult(False, reason, mask_text(f"{limit}; last: {last}"), request.generation)
+            try:
+                result = await asyncio.wait_for(prober.probe(probe), remaining)
+            except TimeoutError:
+                continue  # the time is up: reported above
+            total += 1
+            if result.ok:
+                in_a_row += 1
+            else:
+                in_a_row = 0
+                reason = _FAILURE_REASONS.get(str(result.failure), "ProbeFailed")
+                last = f"probe {total}: {result.message}"
+            if in_a_row < request.probes:
+                await asyncio.sleep(min(interval, max(deadline - loop.time(), 0)))
+    finally:
+        await prober.close()
+    return TestResult(True, "TestPassed", f"{request.probes} probes in a row passed", request.generation)
+
+
+def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
+    config = ctx.config
+    lifecycle_config = config.lifecycle()
+    smtp = SmtpSettings(host=config.smtp_host, port=config.smtp_port, sender=config.smtp_sender)
+    api_settings = make_settings(config)
+    poll = 0.2 if config.fast else 2.0
+    backoff = Backoff(initial=datetime.timedelta(seconds=0.5), maximum=datetime.timedelta(seconds=5)) if config.fast \
+        else Backoff()
+    phases: dict[str, str] = {}
+    overdue: dict[str, bool] = {}
+    pending: dict[str, int] = {}
+
+    def publish(uid: str, status: Mapping[str, Any] | None) -> None:
+        if status is None:
+            for known in (phases, overdue, pending):
+                known.pop(uid, None)
+        else:
+            phases[uid] = str(status.get("phase") or "")
+            cond = get_condition(status.get("conditions"), "ReviewOverdue") or {}
+            overdue[uid] = cond.get("status") == "True" and phases[uid] == "UnderReview"
+            pending[uid] = sum(1 for e in status.get("outbox") or () if e.get("state", "Pending") == "Pending")
+        for phase in DIGITAL_OBJECT_PHASES:
+            ctx.metrics.applications.labels(phase=phase).set(sum(1 for p in phases.values() if p == phase))
+        ctx.metrics.applications_overdue.set(sum(overdue.values()))
+        ctx.metrics.notifications_pending.set(sum(pending.values()))
+
+    @kopf.index(GROUP, VERSION, "subjectfunctions", registry=registry, id=INDEX)
+    def index_function(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+        return {name: {"metadata": {"name": name}, "spec": dict(spec)}}
+
+    @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, id="lifecycle", cancellation_timeout=10.0)
+    async def lifecycle(
+        stopped: kopf.DaemonStopped, body: kopf.Body, resource: kopf.Resource, logger: kopf.Logger, **kwargs: Any
+    ) -> None:
+        meta = body.meta
+        ref = ObjectRef(uid=str(meta["uid"]), name=str(meta["name"]), namespace=meta.get("namespace"))
+        functions: kopf.Index[str, dict[str, Any]] = kwargs[INDEX]
+        namespace = references.NamespaceName(ref.namespace) if ref.namespace else None
+        written: dict[str, Any] | None = None  # the status as this writer last stored it
+        result: TestResult | None = None
+
+        async def store(fields: Mapping[str, Any]) -> dict[str, Any] | None:
+            patched, _ = await patch_obj(settings=api_settings, resource=resource, namespace=namespace,
+                                         name=ref.name, patch=kopf.Patch({"status": dict(fields)}), logger=logger)
+            return None if patched is None else dict(patched.get("status") or {})
+
+        try:
+            while not stopped:
+                generation = int(meta.get("generation") or 1)
+                status = written if written is not None else dict(body.get("status") or {})
+                directory = directory_from_objects(v for store_ in functions.values() for v in store_)
+                plan: Plan = reconcile_application(dict(body.spec), status, generation, directory, _now(),
+                                                   lifecycle_config, ref=ref, test=result)
+                result = None
+                if _differs(plan.status, status):
+                    stored = await store(plan.status)
+                    if stored is None:
+                        return  # the object is gone
+                    written = status = stored
+                for event in plan.events:
+                    kopf.event(body, type=event.type, reason=event.reason, message=mask_text(event.message))
+                status = await deliver_and_report(body, status, store) or status
+                written = status
+                publish(ref.uid, status)
+                if plan.test is not None and plan.test.not_before <= _now():
+                    result = await integration_test(body.spec, plan.test, config.test_probe_interval)
+                    continue
+                wake_at = plan.wake_at
+                if plan.test is not None:
+                    wake_at = min(wake_at or plan.test.not_before, plan.test.not_before)
+                await sleep(stopped, body, generation, wake_at)
+        finally:
+            publish(ref.uid, None)
+
+    async def deliver_and_report(body: kopf.Body, status: dict[str, Any], store: Store) -> dict[str, Any] | None:
+        """Send the due e-mails of the stored outbox; store the attempts; Events and metrics for each."""
+        outbox, attempts = await deliver_due(status.get("outbox"), body.spec, _now(), smtp=smtp,
+                                             config=lifecycle_config, backoff=backoff)
+        if not attempts:
+            return None
+        stored: dict[str, Any] | None = await store({"outbox": outbox})
+        for attempt in attempts:
+            report(body, attempt)
+        return stored
+
+    def report(body: kopf.Body, attempt: Attempt) -> None:
+        result = "delivered" if attempt.result.delivered else ("retry" if attempt.state == "Pending" else "failed")
+        ctx.metrics.notifications.labels(channel="email", result=result).inc()
+        what = f"{attempt.template} to {mask_text(attempt.recipient)} (key {attempt.id})"
+        if result == "delivered":
+            kopf.event(body, type="Normal", reason="NotificationSent", message=f"e-mail {what} sent")
+        elif result == "failed":
+            kopf.warn(body, reason="NotificationFailed",
+                      message=mask_text(f"e-mail {what} given up: {attempt.result.error}")[:1000])
+        else:
+            logging.getLogger(__name__).info("e-mail %s not sent yet: %s", what, mask_text(attempt.result.error))
+
+    async def sleep(stopped: kopf.DaemonStopped, body: kopf.Body, generation: int,
+                    wake_at: datetime.datetime | None) -> None:
+        """Until ``wake_at``, a new generation of the spec, or the daemon's stop."""
+        while not stopped and int(body.meta.get("generation") or 1) == generation:
+            left = poll if wake_at is None else (wake_at - _now()).total_seconds()
+            if left <= 0:
+                return
+            await stopped.wait(min(left, poll))
