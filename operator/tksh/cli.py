@@ -77,6 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--targets-port", type=_port, default=18080, help="first of two sample targets' ports (18080)")
     sb.add_argument("--examples", type=Path, default=None, help="manifests to apply (default: examples/)")
 
+    az = sub.add_parser("authz", help="run the decision point (POST /v1/decisions, JWKS, /metrics)")
+    az.add_argument("--host", default="127.0.0.1", help="listen address (0.0.0.0 in a pod)")
+    az.add_argument("--port", type=_port, default=8080, help="listen port (8080)")
+    az.add_argument("--server", default=None, help="API server URL (default: in-cluster or kubeconfig credentials)")
+    az.add_argument("--kubeconfig", default=None, help="log in with this kubeconfig's current context")
+    az.add_argument("--keys-dir", type=Path, default=None, help="the signing keys' Secret ($TKSH_AUTHZ_KEYS_DIR)")
+    az.add_argument("--issuer", default="tksh-operator", help="the tokens' iss (tksh-operator)")
+    az.add_argument("--audience", default="tksh-authz", help="the tokens' aud (tksh-authz)")
+    az.add_argument("--open-part", type=Path, default=None, help="open-part.csv (default: policies/open-part.csv)")
+
     from tksh import kubectl
 
     kubectl.add_parsers(sub)
@@ -99,11 +109,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _operator(args)
     if args.command == "sandbox":
         return _sandbox(args)
+    if args.command == "authz":
+        return _authz(args, log_format == "json")
     from tksh import kubectl
 
     if args.command in kubectl.COMMANDS:
         return kubectl.main(args)
     raise AssertionError(args.command)  # argparse refuses unknown commands
+
+
+def _authz(args: argparse.Namespace, log_json: bool) -> int:
+    from tksh.access.server import AuthzConfig, run_authz
+
+    config = AuthzConfig(
+        host=args.host, port=args.port, server=args.server, kubeconfig=args.kubeconfig, keys_dir=args.keys_dir,
+        issuer=args.issuer, audience=args.audience, open_part_path=args.open_part,
+        log_level=args.log_level, log_json=log_json,
+    )
+    try:
+        config.key_set()  # refuse to start without keys, naming the option, before any listening
+    except (ValueError, OSError) as exc:
+        print(f"tksh authz: {exc}", file=sys.stderr)
+        return 2
+    return run_authz(config)
 
 
 def _crds(args: argparse.Namespace) -> int:
