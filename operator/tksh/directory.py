@@ -16,16 +16,9 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tksh.problems import FieldProblem as Problem
+
 SIGNED_CATEGORIES = frozenset({5, 6})  # §8
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
 
 
 @dataclasses.dataclass(frozen=True)

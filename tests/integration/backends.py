@@ -8,12 +8,15 @@ deleted after it, and tests use unique names, since the cluster outlives them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import urllib.parse
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from tests.realapi.cluster import RealCluster
 from tksh import API_VERSION
 from tksh.config import OperatorConfig
+from tksh.run import OperatorHandle, OperatorThread
 from tksh.sandbox.apiserver import APIError, EmbeddedAPIServer
 
 
@@ -94,3 +97,16 @@ class RealBackend:
     async def cleanup(self) -> None:
         for api_version, kind, name, namespace in reversed(self.created):
             await asyncio.to_thread(self.cluster.delete, api_version, kind, name, namespace=namespace)
+
+
+@contextlib.asynccontextmanager
+async def running(config: OperatorConfig) -> AsyncIterator[OperatorHandle]:
+    """The operator in its own thread and loop (kopf cancels its loop's other tasks when it stops)."""
+    thread = OperatorThread(config)
+    handle = await asyncio.to_thread(thread.start)
+    try:
+        await asyncio.to_thread(thread.wait_ready, 30)
+        yield handle
+    finally:
+        await asyncio.to_thread(thread.stop, 30)
+    assert thread.error is None, thread.error

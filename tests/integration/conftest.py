@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.integration.backends import Backend, EmbeddedBackend, RealBackend
+from tests.integration.backends import Backend, EmbeddedBackend, RealBackend, running
 from tests.realapi.cluster import RealCluster
-from tksh.run import OperatorHandle, OperatorThread
+from tksh.run import OperatorHandle
 from tksh.sandbox.apiserver import EmbeddedAPIServer, project_crd_paths
 
 _installed: set[int] = set()
@@ -46,11 +46,5 @@ def unique() -> str:
 
 @pytest.fixture
 async def operator(cluster: Backend) -> AsyncIterator[OperatorHandle]:
-    thread = OperatorThread(cluster.operator_config())
-    handle = await asyncio.to_thread(thread.start)
-    try:
-        await asyncio.to_thread(thread.wait_ready, 30)
+    async with running(cluster.operator_config()) as handle:
         yield handle
-    finally:
-        await asyncio.to_thread(thread.stop, 30)
-    assert thread.error is None, thread.error

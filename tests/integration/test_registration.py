@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.backends import Backend
+from tests.integration.backends import Backend, running
 from tksh.config import OperatorConfig
 from tksh.notify import IDEMPOTENCY_HEADER
-from tksh.run import OperatorHandle, OperatorThread
+from tksh.run import OperatorHandle
 from tksh.sandbox.mailsink import MailSink, ReceivedMail
 from tksh.sandbox.targets import HTTPTarget
 
@@ -48,18 +48,6 @@ def config_for(cluster: Backend, smtp_port: int) -> OperatorConfig:
         administrator_mailbox="admin@tksh.example.kz", test_probes=2, test_time_limit=1.5, test_retry=3600,
         test_probe_interval=0.1,
     )
-
-
-@contextlib.asynccontextmanager
-async def running(config: OperatorConfig) -> AsyncIterator[OperatorHandle]:
-    thread = OperatorThread(config)
-    handle = await asyncio.to_thread(thread.start)
-    try:
-        await asyncio.to_thread(thread.wait_ready, 30)
-        yield handle
-    finally:
-        await asyncio.to_thread(thread.stop, 30)
-    assert thread.error is None, thread.error
 
 
 @pytest.fixture

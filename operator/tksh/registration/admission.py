@@ -16,22 +16,12 @@ Messages name fields and the group, never the user (a user name may be an e-mail
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from tksh.problems import FieldProblem as Refusal
+
 __all__ = ["Refusal", "check_review"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Refusal:
-    """Why a request is refused: the field path and a sentence for the person who sent it."""
-
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
 
 
 def _review(spec: Mapping[str, Any] | None) -> Any:
