@@ -104,3 +104,19 @@ class Sim:
 
     def templates(self) -> list[str]:
         return [e["template"] for e in self.status.get("outbox", [])]
+
+
+DAY = datetime.timedelta(days=1)
+HOUR = datetime.timedelta(hours=1)
+
+
+def integrated() -> Sim:
+    sim = Sim()
+    sim.run()
+    sim.edit(approve)
+    sim.run(SUBMITTED + 2 * DAY)
+    sim.edit(sign)
+    sim.run(SUBMITTED + 3 * DAY)
+    sim.run(SUBMITTED + 3 * DAY + HOUR, test=TestResult(True, generation=sim.generation))
+    assert sim.phase == "Integrated"
+    return sim

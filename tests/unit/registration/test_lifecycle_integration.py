@@ -11,31 +11,18 @@ from tests.unit.registration.data import APPLICATION
 from tests.unit.registration.sim import (
     AGREEMENT,
     AGREEMENT_END,
+    DAY,
+    HOUR,
     SUBMITTED,
     UTC,
     Sim,
     approve,
+    integrated,
     sign,
 )
 from tksh.registration import messages as m
 from tksh.registration.lifecycle import reconcile
 from tksh.registration.plan import LifecycleConfig, ObjectRef, TestResult, recipient_address
-
-DAY = datetime.timedelta(days=1)
-HOUR = datetime.timedelta(hours=1)
-
-
-def integrated() -> Sim:
-    sim = Sim()
-    sim.run()
-    sim.edit(approve)
-    sim.run(SUBMITTED + 2 * DAY)
-    sim.edit(sign)
-    sim.run(SUBMITTED + 3 * DAY)
-    sim.run(SUBMITTED + 3 * DAY + HOUR, test=TestResult(True, generation=sim.generation))
-    assert sim.phase == "Integrated"
-    return sim
-
 
 # --- agreement and test --------------------------------------------------------------------------------------------
 

@@ -11,34 +11,20 @@ import pytest
 
 from tests.unit.registration.data import APPLICATION
 from tests.unit.registration.sim import (
+    DAY,
     DEADLINE,
+    HOUR,
     REMINDER,
     SUBMITTED,
     UTC,
     Sim,
     approve,
-    sign,
+    integrated,
 )
 from tksh.notify.outbox import compact, mark_delivered
 from tksh.registration import messages as m
 from tksh.registration.lifecycle import CONDITION_TYPES
-from tksh.registration.plan import LifecycleConfig, TestResult
-
-DAY = datetime.timedelta(days=1)
-HOUR = datetime.timedelta(hours=1)
-
-
-def integrated() -> Sim:
-    sim = Sim()
-    sim.run()
-    sim.edit(approve)
-    sim.run(SUBMITTED + 2 * DAY)
-    sim.edit(sign)
-    sim.run(SUBMITTED + 3 * DAY)
-    sim.run(SUBMITTED + 3 * DAY + HOUR, test=TestResult(True, generation=sim.generation))
-    assert sim.phase == "Integrated"
-    return sim
-
+from tksh.registration.plan import LifecycleConfig
 
 # --- submission and completeness -----------------------------------------------------------------------------------
 
