@@ -110,13 +110,25 @@ DAY = datetime.timedelta(days=1)
 HOUR = datetime.timedelta(hours=1)
 
 
-def integrated() -> Sim:
+def approved() -> Sim:
+    """An application approved two days after submission, without an agreement yet."""
     sim = Sim()
     sim.run()
     sim.edit(approve)
     sim.run(SUBMITTED + 2 * DAY)
+    return sim
+
+
+def in_testing() -> Sim:
+    """``approved()`` plus an agreement signed: the integration test is due."""
+    sim = approved()
     sim.edit(sign)
     sim.run(SUBMITTED + 3 * DAY)
+    return sim
+
+
+def integrated() -> Sim:
+    sim = in_testing()
     sim.run(SUBMITTED + 3 * DAY + HOUR, test=TestResult(True, generation=sim.generation))
     assert sim.phase == "Integrated"
     return sim

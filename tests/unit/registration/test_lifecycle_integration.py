@@ -17,6 +17,8 @@ from tests.unit.registration.sim import (
     UTC,
     Sim,
     approve,
+    approved,
+    in_testing,
     integrated,
     sign,
 )
@@ -28,10 +30,7 @@ from tksh.registration.plan import LifecycleConfig, ObjectRef, TestResult, recip
 
 
 def test_an_agreement_starts_the_test() -> None:
-    sim = Sim()
-    sim.run()
-    sim.edit(approve)
-    sim.run(SUBMITTED + 2 * DAY)
+    sim = approved()
     sim.edit(sign)
     at = SUBMITTED + 3 * DAY
     plan = sim.run(at)
@@ -46,10 +45,7 @@ def test_an_agreement_starts_the_test() -> None:
 
 
 def test_an_agreement_not_yet_in_effect_waits() -> None:
-    sim = Sim()
-    sim.run()
-    sim.edit(approve)
-    sim.run(SUBMITTED + 2 * DAY)
+    sim = approved()
     starts = datetime.datetime(2026, 8, 1, 0, 0, tzinfo=UTC)
     sim.edit(lambda s: s.update(agreement=dict(AGREEMENT, validFrom="2026-08-01T00:00:00Z")))
     plan = sim.run(SUBMITTED + 3 * DAY)
@@ -59,12 +55,7 @@ def test_an_agreement_not_yet_in_effect_waits() -> None:
 
 
 def test_a_failed_test_stays_testing_and_tells_the_owner_what_failed_once() -> None:
-    sim = Sim()
-    sim.run()
-    sim.edit(approve)
-    sim.run(SUBMITTED + 2 * DAY)
-    sim.edit(sign)
-    sim.run(SUBMITTED + 3 * DAY)
+    sim = in_testing()
     at = SUBMITTED + 3 * DAY + HOUR
     failure = TestResult(False, "UnexpectedStatus", "probe 2 of 3: HTTP 503 from /healthz", generation=sim.generation)
     plan = sim.run(at, test=failure)
@@ -88,24 +79,14 @@ CONFIG_RETRY = LifecycleConfig().test_retry
 
 
 def test_a_stale_test_result_is_ignored() -> None:
-    sim = Sim()
-    sim.run()
-    sim.edit(approve)
-    sim.run(SUBMITTED + 2 * DAY)
-    sim.edit(sign)
-    sim.run(SUBMITTED + 3 * DAY)
+    sim = in_testing()
     stale = TestResult(True, generation=sim.generation - 1)
     plan = sim.run(SUBMITTED + 3 * DAY + HOUR, test=stale)
     assert plan.phase == "Testing" and sim.cond("Tested") == ("Unknown", "TestPending")
 
 
 def test_a_passed_test_integrates() -> None:
-    sim = Sim()
-    sim.run()
-    sim.edit(approve)
-    sim.run(SUBMITTED + 2 * DAY)
-    sim.edit(sign)
-    sim.run(SUBMITTED + 3 * DAY)
+    sim = in_testing()
     at = SUBMITTED + 3 * DAY + HOUR
     plan = sim.run(at, test=TestResult(True, generation=sim.generation))
     assert (plan.previous_phase, plan.phase) == ("Testing", "Integrated")
@@ -185,12 +166,7 @@ def test_removing_the_agreement_of_an_integrated_object_suspends_it() -> None:
 
 
 def test_removing_the_agreement_during_the_test_goes_back_to_approved() -> None:
-    sim = Sim()
-    sim.run()
-    sim.edit(approve)
-    sim.run(SUBMITTED + 2 * DAY)
-    sim.edit(sign)
-    sim.run(SUBMITTED + 3 * DAY)
+    sim = in_testing()
     sim.edit(lambda s: s.pop("agreement"))
     plan = sim.run(SUBMITTED + 4 * DAY)
     assert (plan.previous_phase, plan.phase) == ("Testing", "Approved") and plan.notifications == ()
@@ -201,10 +177,7 @@ def test_removing_the_agreement_during_the_test_goes_back_to_approved() -> None:
 
 
 def test_an_approved_application_made_incomplete_holds_before_testing() -> None:
-    sim = Sim()
-    sim.run()
-    sim.edit(approve)
-    sim.run(SUBMITTED + 2 * DAY)
+    sim = approved()
     sim.edit(lambda s: s.pop("endpoint"))
     plan = sim.run(SUBMITTED + 3 * DAY)
     assert plan.phase == "Approved" and [e.reason for e in plan.events] == ["ApplicationIncomplete"]
@@ -228,12 +201,7 @@ def test_an_integrated_object_made_incomplete_stays_integrated_but_not_ready() -
 
 
 def test_a_changed_endpoint_during_the_test_is_tested_anew() -> None:
-    sim = Sim()
-    sim.run()
-    sim.edit(approve)
-    sim.run(SUBMITTED + 2 * DAY)
-    sim.edit(sign)
-    sim.run(SUBMITTED + 3 * DAY)
+    sim = in_testing()
     sim.run(SUBMITTED + 3 * DAY + HOUR, test=TestResult(False, "ConnectionRefused", "refused",
                                                          generation=sim.generation))
     sim.edit(lambda s: s["endpoint"].update(url="https://osi-new.example.kz/api"))
@@ -271,10 +239,7 @@ def test_keys_differ_between_objects() -> None:
 
 
 def test_an_invalid_review_after_approval_holds_progress() -> None:
-    sim = Sim()
-    sim.run()
-    sim.edit(approve)
-    sim.run(SUBMITTED + 2 * DAY)
+    sim = approved()
     sim.edit(lambda s: s.update(review={"decision": "Rejected", "reviewer": "Иванов А."}))
     plan = sim.run(SUBMITTED + 3 * DAY)
     assert plan.phase == "Approved" and [e.reason for e in plan.events] == ["InvalidReview"]
@@ -286,11 +251,6 @@ def test_an_invalid_review_after_approval_holds_progress() -> None:
 
 
 def test_a_test_reason_that_is_not_a_condition_reason_is_replaced() -> None:
-    sim = Sim()
-    sim.run()
-    sim.edit(approve)
-    sim.run(SUBMITTED + 2 * DAY)
-    sim.edit(sign)
-    sim.run(SUBMITTED + 3 * DAY)
+    sim = in_testing()
     sim.run(SUBMITTED + 4 * DAY, test=TestResult(False, "HTTP 503!", "HTTP 503", generation=sim.generation))
     assert sim.cond("Tested") == ("False", "TestFailed")
