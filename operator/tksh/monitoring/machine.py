@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from tksh.monitoring.probes import ProbeResult
 from tksh.resources.incident import FailureClass
@@ -156,16 +156,8 @@ class Machine:
             machine, _ = dataclasses.replace(machine, successes=0, recovery_started_at=None, incident=None)._move(
                 "Up", at
             )
-            change = StateChange(
-                key=self.key,
-                previous=self.state,
-                state="Up",
-                at=at,
-                incident="recovered",
-                started_at=incident.started_at,
-                detected_at=incident.detected_at,
-                failure=incident.failure,
-                message=incident.message,
+            change = self._incident_change(
+                "Up", at, "recovered", incident,
                 recovered_at=recovery_started_at,
                 duration_seconds=max(0.0, (recovery_started_at - incident.started_at).total_seconds()),
             )
@@ -190,18 +182,22 @@ class Machine:
             message=observation.message,
         )
         machine = dataclasses.replace(machine, incident=incident, state="Down", since=at)
-        change = StateChange(
-            key=self.key,
-            previous=self.state,
-            state="Down",
-            at=at,
-            incident="opened",
-            started_at=incident.started_at,
-            detected_at=incident.detected_at,
-            failure=incident.failure,
-            message=incident.message,
+        return machine, [self._incident_change("Down", at, "opened", incident)]
+
+    def _incident_change(
+        self,
+        state: State,
+        at: datetime.datetime,
+        what: Literal["opened", "recovered"],
+        incident: OpenIncident,
+        **recovery: Any,
+    ) -> StateChange:
+        """The change that opens or closes ``incident``, carrying its facts."""
+        return StateChange(
+            key=self.key, previous=self.state, state=state, at=at, incident=what,
+            started_at=incident.started_at, detected_at=incident.detected_at,
+            failure=incident.failure, message=incident.message, **recovery,
         )
-        return machine, [change]
 
     def impair(self) -> Machine:
         """The prober is impaired: a run of failures in progress is void; failures now mean ``Unknown``."""
