@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import generate_latest
 
 from tksh import __version__
@@ -55,6 +55,69 @@ class OperatorMetrics:
         self.notifications_pending = Gauge(
             "tksh_notifications_pending",
             "Outbox entries not yet delivered nor given up, over all objects.",
+            registry=r,
+        )
+
+        # Access (§19–22): grants and their termination (§20).
+        self.grants = Gauge(
+            "tksh_grants",
+            "AccessGrant objects, by phase (Pending, Active, Terminated).",
+            ["phase"],
+            registry=r,
+        )
+        self.grants_terminated = Counter(
+            "tksh_grants_terminated",
+            "Grants terminated, by §20 ground (EXPIRED, REVOKED, ... OTHER_BY_LAW), cascades included.",
+            ["reason"],
+            registry=r,
+        )
+        self.tokens_issued = Counter(
+            "tksh_tokens_issued",
+            "Access tokens (JWT) issued into a grant's Secret, by cause (new, rotation).",
+            ["cause"],
+            registry=r,
+        )
+
+        # Monitoring (§33–34): probes, incidents and the 1-hour recovery SLA.
+        self.probe_success = Gauge(
+            "tksh_probe_success",
+            "1 if the last probe of the target succeeded, 0 if it failed (absent while Unknown).",
+            ["kind", "namespace", "name"],
+            registry=r,
+        )
+        self.probe_duration = Gauge(
+            "tksh_probe_duration_seconds",
+            "Duration of the last probe of the target, by phase (resolve, connect, tls, processing, transfer).",
+            ["kind", "namespace", "name", "phase"],
+            registry=r,
+        )
+        self.incidents_open = Gauge(
+            "tksh_incidents_open",
+            "Incidents not yet recovered.",
+            registry=r,
+        )
+        self.time_to_restore = Histogram(
+            "tksh_time_to_restore_seconds",
+            "Time from an incident's first failed probe to its recovery.",
+            buckets=(60, 300, 600, 900, 1800, 2700, 3600, 5400, 7200, 14400, 86400),
+            registry=r,
+        )
+        self.sla_breaches = Counter(
+            "tksh_sla_breaches",
+            "Incidents not recovered within the 1-hour recovery deadline (§34).",
+            registry=r,
+        )
+        self.downtime = Counter(
+            "tksh_downtime_seconds",
+            "Seconds of confirmed downtime (Unknown time excluded), by target.",
+            ["kind", "namespace", "name"],
+            registry=r,
+        )
+        self.notification_latency = Histogram(
+            "tksh_notification_latency_seconds",
+            "Time from the event a notification is about (e.g. the first failed probe) to its delivery.",
+            ["channel"],
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
             registry=r,
         )
 
