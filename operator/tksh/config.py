@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import os
 import re
-from collections.abc import Mapping
+import zoneinfo
+from collections.abc import Callable, Mapping
 
 from tksh.registration.plan import LifecycleConfig
+from tksh.resources.common import EMAIL_PATTERN
 
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_EMAIL = re.compile(EMAIL_PATTERN)  # the rule the lifecycle applies to the mailbox before it sends
+_SENDER = re.compile(r"^[^@\s]+@[^@\s]+$")  # an envelope sender may be local (tksh@localhost)
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_KEYS_SECRET_MAX = 253 - len("-public")
+_MIN_TOKEN_LIFETIME = 5.0  # seconds: tokens expire on whole seconds, and are renewed after two thirds
 
 
 class ConfigError(ValueError):
@@ -53,6 +62,27 @@ class OperatorConfig:
     admission_certfile: str = ""  # PEM certificate and key; empty: kopf generates a self-signed pair
     admission_keyfile: str = ""
     fast: bool = False  # short backoffs and timeouts, for tests and the sandbox
+    # Access tokens (JWT) for Active grants and the signing keys (tksh.handlers.tokens). The operator owns the
+    # Secret signing_keys_secret (private keys) and publishes "<that>-public" for the decision points.
+    signing_keys_secret: str = "tksh-signing-keys"
+    signing_keys_namespace: str = "default"  # the chart sets its release namespace
+    token_issuer: str = "tksh-operator"  # the tokens' iss and aud: what `tksh authz` pins (--issuer, --audience)
+    token_audience: str = "tksh-authz"
+    token_lifetime: float = 86400.0  # seconds; renewed after two thirds, never past the access's end
+    key_rotation_period: float = 30 * 86400.0  # seconds; at least twice token_lifetime
+    # Continuous monitoring (§33–34, tksh.handlers.monitoring); see docs/operations.md.
+    probe_concurrency: int = 512  # probes in flight at once
+    confirm_interval: float = 2.0  # seconds between the re-probes that confirm a failure (or a recovery)
+    recovery_threshold: int = 2  # successful probes in a row that end an incident
+    probe_interval_cap: float = 0.0  # > 0: at most this many seconds between probes (tests, the sandbox)
+    availability_interval: float = 60.0  # seconds between writes of status.availability (and on every change)
+    incident_namespace: str = "tksh-system"  # where incidents of central components live (the chart: its own)
+    control_urls: tuple[str, ...] = ()  # known-good URLs; while they and all central components fail: Unknown
+    alertmanager_url: str = ""  # Alertmanager's base URL (POST /api/v2/alerts); empty: no alerts
+    alertmanager_repost: float = 60.0  # seconds between re-posts of a firing alert (below resolve_timeout)
+    status_url: str = ""  # the public status page, linked from alerts (generatorURL)
+    clock: Callable[[], datetime.datetime] | None = dataclasses.field(default=None, compare=False, repr=False)
+    """The monitoring's time source (default: the system clock); tests pass a ``tksh.monitoring.clock.OffsetClock``."""
 
     def __post_init__(self) -> None:
         for ns in self.namespaces:
@@ -70,8 +100,8 @@ class OperatorConfig:
             raise ConfigError(f"test_probes: {self.test_probes} must be at least 1")
         for name, seconds in (("test_time_limit", self.test_time_limit), ("test_retry", self.test_retry),
                               ("test_probe_interval", self.test_probe_interval)):
-            if not seconds > 0:
-                raise ConfigError(f"{name}: {seconds} must be a positive number of seconds")
+            if not (seconds > 0 and math.isfinite(seconds)):
+                raise ConfigError(f"{name}: {seconds} must be a positive, finite number of seconds")
         if self.test_probe_interval * (self.test_probes - 1) >= self.test_time_limit:
             raise ConfigError(
                 f"test_time_limit: {self.test_time_limit:g} s cannot fit {self.test_probes} probes "
@@ -81,6 +111,67 @@ class OperatorConfig:
             raise ConfigError("admission_certfile and admission_keyfile: give both or neither")
         if not self.peering_name or not _NAMESPACE.match(self.peering_name):
             raise ConfigError(f"peering_name: {self.peering_name!r} must be a DNS-1123 label")
+        self._check_tokens()
+        self._check_monitoring()
+        for name, path in (("kubeconfig", self.kubeconfig), ("admission_certfile", self.admission_certfile),
+                           ("admission_keyfile", self.admission_keyfile)):
+            if path and not os.path.isfile(path):
+                raise ConfigError(f"{name}: {path!r} is not a file")
+        for name, value in (("ops_host", self.ops_host), ("smtp_host", self.smtp_host),
+                            ("admission_addr", self.admission_addr),
+                            ("administrators_group", self.administrators_group)):
+            if not value.strip():
+                raise ConfigError(f"{name}: must not be empty")
+        if not _SENDER.match(self.smtp_sender):
+            raise ConfigError(f"smtp_sender: {self.smtp_sender!r} must be an e-mail address (name@host)")
+        if self.administrator_mailbox and not _EMAIL.match(self.administrator_mailbox):
+            raise ConfigError(f"administrator_mailbox: {self.administrator_mailbox!r} must be an e-mail address "
+                              "(name@domain.tld), or empty for no reminders")
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"timezone: {self.timezone!r} is not a known IANA time zone (e.g. Asia/Almaty)") from None
+
+    def _check_tokens(self) -> None:
+        if len(self.signing_keys_secret) > _KEYS_SECRET_MAX or not _SUBDOMAIN.match(self.signing_keys_secret):
+            raise ConfigError(f"signing_keys_secret: {self.signing_keys_secret!r} must be a Secret name (DNS-1123 "
+                              f"subdomain) of at most {_KEYS_SECRET_MAX} characters (\"-public\" is appended)")
+        if not _NAMESPACE.match(self.signing_keys_namespace):
+            raise ConfigError(f"signing_keys_namespace: {self.signing_keys_namespace!r} must be a namespace name "
+                              "(DNS-1123 label)")
+        for name, value in (("token_issuer", self.token_issuer), ("token_audience", self.token_audience)):
+            if not value or value != value.strip() or len(value) > 256:
+                raise ConfigError(f"{name}: {value!r} must be non-empty, at most 256 characters, without "
+                                  "surrounding spaces")
+        if not (math.isfinite(self.token_lifetime) and self.token_lifetime >= _MIN_TOKEN_LIFETIME):
+            raise ConfigError(f"token_lifetime: {self.token_lifetime:g} must be a finite number of seconds, at least "
+                              f"{_MIN_TOKEN_LIFETIME:g}")
+        if not (math.isfinite(self.key_rotation_period) and self.key_rotation_period >= 2 * self.token_lifetime):
+            raise ConfigError(
+                f"key_rotation_period: {self.key_rotation_period:g} s must be at least twice token_lifetime "
+                f"({2 * self.token_lifetime:g} s): a retired key keeps verifying for one period, which must outlast "
+                "every token it signed"
+            )
+
+    def _check_monitoring(self) -> None:
+        if self.probe_concurrency < 1:
+            raise ConfigError(f"probe_concurrency: {self.probe_concurrency} must be at least 1")
+        if not 1 <= self.recovery_threshold <= 10:
+            raise ConfigError(f"recovery_threshold: {self.recovery_threshold} must be 1 to 10")
+        for name, seconds in (("confirm_interval", self.confirm_interval),
+                              ("availability_interval", self.availability_interval),
+                              ("alertmanager_repost", self.alertmanager_repost)):
+            if not (seconds > 0 and math.isfinite(seconds)):
+                raise ConfigError(f"{name}: {seconds} must be a positive, finite number of seconds")
+        if not (self.probe_interval_cap >= 0 and math.isfinite(self.probe_interval_cap)):
+            raise ConfigError(f"probe_interval_cap: {self.probe_interval_cap} must be 0 (none) or a number of seconds")
+        if not _NAMESPACE.match(self.incident_namespace):
+            raise ConfigError(f"incident_namespace: {self.incident_namespace!r} must be a namespace name (DNS-1123 "
+                              "label)")
+        urls = [("alertmanager_url", self.alertmanager_url), ("status_url", self.status_url)]
+        for url in (*urls, *(("control_urls", u) for u in self.control_urls)):
+            if url[1] and not re.match(r"^https?://[^\s/?#]+(/\S*)?$", url[1]):
+                raise ConfigError(f"{url[0]}: {url[1]!r} must be an http:// or https:// URL with a host")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> OperatorConfig:
@@ -89,6 +180,8 @@ class OperatorConfig:
         values: dict[str, object] = {}
         if env.get("TKSH_NAMESPACES"):
             values["namespaces"] = tuple(ns.strip() for ns in env["TKSH_NAMESPACES"].split(",") if ns.strip())
+        if env.get("TKSH_CONTROL_URLS"):
+            values["control_urls"] = tuple(u.strip() for u in env["TKSH_CONTROL_URLS"].split(",") if u.strip())
         for field, var, kind in (
             ("server", "TKSH_SERVER", str),
             ("kubeconfig", "TKSH_KUBECONFIG", str),
@@ -109,6 +202,21 @@ class OperatorConfig:
             ("admission_addr", "TKSH_ADMISSION_ADDR", str),
             ("admission_certfile", "TKSH_ADMISSION_CERTFILE", str),
             ("admission_keyfile", "TKSH_ADMISSION_KEYFILE", str),
+            ("signing_keys_secret", "TKSH_SIGNING_KEYS_SECRET", str),
+            ("signing_keys_namespace", "TKSH_SIGNING_KEYS_NAMESPACE", str),
+            ("token_issuer", "TKSH_TOKEN_ISSUER", str),
+            ("token_audience", "TKSH_TOKEN_AUDIENCE", str),
+            ("token_lifetime", "TKSH_TOKEN_LIFETIME", float),
+            ("key_rotation_period", "TKSH_KEY_ROTATION_PERIOD", float),
+            ("probe_concurrency", "TKSH_PROBE_CONCURRENCY", int),
+            ("confirm_interval", "TKSH_CONFIRM_INTERVAL", float),
+            ("recovery_threshold", "TKSH_RECOVERY_THRESHOLD", int),
+            ("probe_interval_cap", "TKSH_PROBE_INTERVAL_CAP", float),
+            ("availability_interval", "TKSH_AVAILABILITY_INTERVAL", float),
+            ("incident_namespace", "TKSH_INCIDENT_NAMESPACE", str),
+            ("alertmanager_url", "TKSH_ALERTMANAGER_URL", str),
+            ("alertmanager_repost", "TKSH_ALERTMANAGER_REPOST", float),
+            ("status_url", "TKSH_STATUS_URL", str),
         ):
             if var in env:
                 try:
@@ -117,7 +225,10 @@ class OperatorConfig:
                     raise ConfigError(f"{var}: {env[var]!r} is not a valid {kind.__name__}") from exc
         for field, var in (("standalone", "TKSH_STANDALONE"), ("admission_insecure", "TKSH_ADMISSION_INSECURE")):
             if var in env:
-                values[field] = env[var].lower() in ("1", "true", "yes")
+                flag = env[var].strip().lower()
+                if flag not in _TRUE + _FALSE:
+                    raise ConfigError(f"{var}: {env[var]!r} is not a boolean (true/false, 1/0, yes/no, on/off)")
+                values[field] = flag in _TRUE
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

@@ -3,51 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import copy
 import dataclasses
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from tests.integration.backends import Backend, running
-from tksh.config import OperatorConfig
+from tests.integration.registration_helpers import (
+    AGREEMENT,
+    OWNER_BIN,
+    OWNER_EMAIL,
+    application,
+    condition,
+    config_for,
+    event_type,
+    free_port,
+    kubectl_env,
+    kubectl_tksh,
+    make_namespace,
+    phase,
+    reasons,
+    to_owner,
+)
 from tksh.notify import IDEMPOTENCY_HEADER
 from tksh.run import OperatorHandle
-from tksh.sandbox.mailsink import MailSink, ReceivedMail
+from tksh.sandbox.mailsink import MailSink
 from tksh.sandbox.targets import HTTPTarget
 
 Wait = Callable[..., Awaitable[Any]]
-API = "tksh.kz/v1alpha1"
-OWNER_EMAIL = "board@dostyk12.example.kz"
-FUNCTION: dict[str, Any] = {
-    "apiVersion": API,
-    "kind": "SubjectFunction",
-    "metadata": {"name": "owners-association"},
-    "spec": {
-        "titles": {"kk": "ПИБ", "ru": "ОСИ", "en": "Owners' association"},
-        "subjectTypes": ["PropertyOwnersAssociation"],
-        "rights": [{"category": 2, "actions": ["read", "write"]},
-                   {"category": 5, "actions": ["read", "write", "sign"]}],
-    },
-}
-AGREEMENT = {"number": "ЦЖ-2026/0042", "signedAt": "2026-01-20T09:00:00Z", "validUntil": "2099-07-20T00:00:00Z"}
-
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def config_for(cluster: Backend, smtp_port: int) -> OperatorConfig:
-    return dataclasses.replace(
-        cluster.operator_config(), smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_sender="tksh@tksh.example.kz",
-        administrator_mailbox="admin@tksh.example.kz", test_probes=2, test_time_limit=1.5, test_retry=3600,
-        test_probe_interval=0.1,
-    )
 
 
 @pytest.fixture
@@ -58,55 +42,13 @@ async def mail() -> AsyncIterator[MailSink]:
 
 @pytest.fixture
 async def ns(cluster: Backend, unique: str) -> str:
-    name = f"reg-{unique}"
-    await cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    await cluster.apply(copy.deepcopy(FUNCTION))
-    return name
+    return await make_namespace(cluster, unique)
 
 
 @pytest.fixture
 async def registration(cluster: Backend, mail: MailSink, ns: str) -> AsyncIterator[OperatorHandle]:
     async with running(config_for(cluster, mail.port)) as handle:
         yield handle
-
-
-def application(name: str, ns: str, url: str = "http://127.0.0.1:9/", **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "apiVersion": API,
-        "kind": "DigitalObject",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "owner": {"bin": "140540001231", "name": "ОСИ «Достық 12»", "subjectType": "PropertyOwnersAssociation",
-                      "email": OWNER_EMAIL},
-            "functions": ["owners-association"],
-            "categories": [2, 5],
-            "endpoint": {"url": url},
-            "probe": {"type": "http", "path": "/healthz", "intervalSeconds": 5, "timeoutSeconds": 1},
-        },
-    }
-    body["spec"].update(spec)
-    return body
-
-
-async def phase(cluster: Backend, name: str, ns: str, expected: str) -> dict[str, Any]:
-    obj = await cluster.get("DigitalObject", name, ns)
-    assert obj is not None
-    status: dict[str, Any] = obj.get("status") or {}
-    assert status.get("phase") == expected, status
-    return status
-
-
-def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    (found,) = [c for c in status["conditions"] if c["type"] == kind]
-    return dict(found)
-
-
-async def reasons(cluster: Backend, name: str) -> dict[str, str]:
-    return {e["reason"]: e["type"] for e in await cluster.events(name)}
-
-
-def to_owner(template: str) -> Callable[[ReceivedMail], bool]:
-    return lambda m: m.message["X-TKSH-Template"] == template and m.envelope_to == (OWNER_EMAIL,)
 
 
 async def test_incomplete_application_is_refused_and_reopened_when_fixed(
@@ -126,7 +68,7 @@ async def test_incomplete_application_is_refused_and_reopened_when_fixed(
     assert "қабылданбады" in refused.subject or "қабылданбады" in refused.text  # Kazakh
     assert "отказано" in refused.text and "spec.endpoint.url" in refused.text  # Russian, the missing items
     assert refused.message[IDEMPOTENCY_HEADER]
-    assert (await wait_until(lambda: reasons(cluster, "osi")))["Refused"] == "Warning"
+    assert await wait_until(lambda: event_type(cluster, "osi", "Refused", ns)) == "Warning"
 
     await cluster.apply(application("osi", ns))  # fixed: re-submitted
     status = await wait_until(lambda: phase(cluster, "osi", ns, "UnderReview"))
@@ -136,7 +78,7 @@ async def test_incomplete_application_is_refused_and_reopened_when_fixed(
     assert condition(status, "ReviewOverdue")["reason"] == "WithinDeadline"
 
     async def under_review_event() -> None:
-        assert "UnderReview" in await reasons(cluster, "osi")
+        assert "UnderReview" in await reasons(cluster, "osi", ns)
 
     await wait_until(under_review_event)
     assert registration.metrics.value("tksh_applications", {"phase": "UnderReview"}) == 1
@@ -155,7 +97,7 @@ async def test_rejection_with_a_reason_is_mailed(
     assert (reviewed["status"], reviewed["reason"], reviewed["observedGeneration"]) == ("False", "Rejected", 2)
     rejected = await mail.wait_for(to_owner("registration-rejected"), timeout=30)
     assert reason in rejected.text and "Себебі" in rejected.text and "Причина" in rejected.text
-    assert "Rejected" in await wait_until(lambda: reasons(cluster, "osi"))
+    assert await wait_until(lambda: event_type(cluster, "osi", "Rejected", ns)) == "Normal"
 
 
 async def test_approved_with_agreement_and_healthy_endpoint_is_integrated(
@@ -184,8 +126,11 @@ async def test_approved_with_agreement_and_healthy_endpoint_is_integrated(
         assert registration.metrics.value("tksh_applications", {"phase": "Integrated"}) == 1
 
     await wait_until(counted)
-    events = await wait_until(lambda: reasons(cluster, "osi"))
-    assert {"Approved", "TestingStarted", "Integrated"} <= set(events)
+
+    async def story() -> None:
+        assert {"Approved", "TestingStarted", "Integrated"} <= set(await reasons(cluster, "osi", ns))
+
+    await wait_until(story)
 
 
 async def test_failing_endpoint_stays_in_testing_and_the_owner_is_told(
@@ -206,7 +151,7 @@ async def test_failing_endpoint_stays_in_testing_and_the_owner_is_told(
         told = await mail.wait_for(to_owner("integration-test-failed"), timeout=30)
     assert "503" in condition(status, "Tested")["message"]
     assert "503" in told.text
-    assert (await wait_until(lambda: reasons(cluster, "osi")))["TestFailed"] == "Warning"
+    assert await wait_until(lambda: event_type(cluster, "osi", "TestFailed", ns)) == "Warning"
 
 
 async def test_outbox_survives_a_restart_and_sends_each_message_once(
@@ -290,21 +235,10 @@ async def test_kubectl_tksh_approve_reject_status(
     cluster: Backend, registration: OperatorHandle, mail: MailSink, ns: str, wait_until: Wait, tmp_path: Any
 ) -> None:
     """The real kubectl runs the plugin (kubectl-tksh) against the API server with a kubeconfig."""
-    import os
-    import sys
-    from pathlib import Path
-
-    if cluster.name != "embedded":
-        pytest.skip("the embedded API server writes the kubeconfig used here")
-    kubeconfig = cluster.api.write_kubeconfig(tmp_path / "kubeconfig")  # type: ignore[attr-defined]
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env = kubectl_env(cluster, tmp_path)
 
     async def kubectl(*args: str) -> tuple[int, str, str]:
-        proc = await asyncio.create_subprocess_exec(str(bin_dir / "kubectl"), "tksh", *args, env=env,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
-        return proc.returncode or 0, out.decode(), err.decode()
+        return await kubectl_tksh(env, *args)
 
     await cluster.apply(application("alpha", ns))
     await cluster.apply(application("beta", ns))
@@ -316,7 +250,7 @@ async def test_kubectl_tksh_approve_reject_status(
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["NAME", "NAMESPACE", "PHASE"]
     assert {line.split()[0] for line in lines[1:]} == {"alpha", "beta"}
-    assert OWNER_EMAIL not in out and "140540001231" not in out
+    assert OWNER_EMAIL not in out and OWNER_BIN not in out
 
     code, out, err = await kubectl("reject", "beta", "-n", ns)
     assert code == 2 and "--reason" in err

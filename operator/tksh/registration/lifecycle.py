@@ -190,8 +190,9 @@ class _Run(RunState):
         days = due[0]
         left = max(math.ceil((end - self.now) / _DAY), 1)
         if self.notify(m.AGREEMENT_EXPIRING, "owner", ("expiring", days, number, rfc3339(end)),
-                       agreement=number, validUntil=rfc3339(end), days=str(left)):
-            self.event("Warning", "AgreementExpiring", f"agreement No. {number} expires {rfc3339(end)}")
+                       agreement=number, validUntil=rfc3339(end), days=str(left), notice=str(days)):
+            self.event("Warning", "AgreementExpiring", f"agreement No. {number} expires {rfc3339(end)}, in {left} "
+                       f"day(s): the owner gets the {days}-day notice")
 
     def testing(self, result: TestResult | None) -> None:
         """§17: a passed test integrates; a failure keeps Testing and tells the owner once per distinct failure."""
