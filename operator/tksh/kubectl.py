@@ -1,4 +1,5 @@
-"""``kubectl tksh approve|reject|status``: the Administrator's side of the registration (§16).
+"""``kubectl tksh approve|reject|status``: the Administrator's side of the registration (§16); ``report``:
+see :mod:`tksh.report`; ``revoke|refuse|terminate`` (access grants, §20): see :mod:`tksh.kubectl_grants`.
 
 ``approve`` and ``reject`` write ``spec.review`` {decision, reviewer, reason, decidedAt} with one merge
 patch through the Kubernetes API, as the kubeconfig's user (the admission webhook checks that user is
@@ -16,7 +17,7 @@ from typing import Any, TextIO
 
 from tksh import GROUP, VERSION
 
-COMMANDS = ("approve", "reject", "status")
+COMMANDS = ("approve", "reject", "status", "report", "revoke", "refuse", "terminate")
 PLURAL = "digitalobjects"
 
 
@@ -36,6 +37,10 @@ def add_parsers(sub: Any) -> None:
     where.add_argument("--namespace", "-n", default=None, help="one namespace (default: the kubeconfig's)")
     where.add_argument("--all-namespaces", "-A", action="store_true", help="all namespaces")
     st.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    from tksh import kubectl_grants, report
+
+    report.add_parser(sub)
+    kubectl_grants.add_parsers(sub)  # revoke, refuse, terminate (§20)
 
 
 def review_patch(decision: str, reviewer: str, reason: str | None, now: datetime.datetime) -> dict[str, Any]:
@@ -47,8 +52,13 @@ def review_patch(decision: str, reviewer: str, reason: str | None, now: datetime
                                 "decidedAt": now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}}}
 
 
+_AWAITING_DECISION = ("Submitted", "UnderReview")
+
+
 def queue_rows(items: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str, str, str, str]]:
-    """(name, namespace, phase, deadline, overdue, missing) per application, the nearest deadline first."""
+    """(name, namespace, phase, deadline, overdue, missing) per application: first the applications waiting for a
+    decision (``Submitted``, ``UnderReview``), the nearest deadline first; then the others (decided, or refused as
+    incomplete and waiting for the owner), whose old deadline no longer matters, by namespace and name."""
     rows = []
     for obj in items:
         meta, status = obj.get("metadata") or {}, obj.get("status") or {}
@@ -57,7 +67,11 @@ def queue_rows(items: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str, 
         rows.append((str(meta.get("name", "")), str(meta.get("namespace", "")), str(status.get("phase") or "-"),
                      str(status.get("reviewDeadline") or "-"), "yes" if overdue else "no",
                      str(len(status.get("missing") or ()))))
-    return sorted(rows, key=lambda r: (r[3] == "-", r[3], r[1], r[0]))
+    def key(row: tuple[str, ...]) -> tuple[bool, bool, str, str, str]:
+        waiting = row[2] in _AWAITING_DECISION
+        return (not waiting, row[3] == "-" or not waiting, row[3] if waiting else "", row[1], row[0])
+
+    return sorted(rows, key=key)
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
@@ -78,11 +92,19 @@ def _client(kubeconfig: str | None) -> tuple[Any, str, str]:
 
 
 def main(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    if args.command == "report":
+        from tksh import report
+
+        return report.main(args, out, err)
     from kubernetes.client.exceptions import ApiException
 
     try:
         api, namespace, user = _client(args.kubeconfig)
         namespace = args.namespace or namespace
+        if args.command in ("revoke", "refuse", "terminate"):
+            from tksh import kubectl_grants
+
+            return kubectl_grants.main(args, api, namespace, user, out, err)
         if args.command == "status":
             if args.all_namespaces:
                 listed = api.list_cluster_custom_object(GROUP, VERSION, PLURAL)

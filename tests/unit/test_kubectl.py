@@ -58,3 +58,14 @@ def test_queue_is_sorted_by_deadline_without_personal_data() -> None:
     table = format_table(rows)
     assert table.splitlines()[0].split() == ["NAME", "NAMESPACE", "PHASE", "DEADLINE", "OVERDUE", "MISSING"]
     assert "dostyk12" not in table and "140540001231" not in table
+
+
+def test_decided_applications_come_after_those_waiting_whatever_their_old_deadline() -> None:
+    rows = queue_rows([
+        obj("waiting-late", "UnderReview", "2026-04-10T18:59:59Z"),
+        obj("integrated-long-ago", "Integrated", "2026-01-05T18:59:59Z"),
+        obj("approved", "Approved", "2026-02-01T18:59:59Z"),
+        obj("waiting-early", "UnderReview", "2026-04-01T18:59:59Z"),
+        obj("submitted", "Submitted"),
+    ])
+    assert [r[0] for r in rows] == ["waiting-early", "waiting-late", "submitted", "approved", "integrated-long-ago"]

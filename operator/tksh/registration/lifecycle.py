@@ -260,16 +260,20 @@ def reconcile(
     *,
     ref: ObjectRef,
     test: TestResult | None = None,
+    false_information: str | None = None,
 ) -> Plan:
     """Where the application ``spec`` with ``status`` stands at ``now``, and what to do about it.
 
     ``directory``: the function directory by name (``None`` while it is not loaded: the application
     waits in ``Submitted``). ``test``: the result of the integration test the previous plan asked for.
+    ``false_information``: the grant named by the object's ``tksh.kz/false-information`` annotation (§20.6),
+    reported as the condition ``FalseInformation``.
     Pure: the same inputs give the same plan; a plan's status fed back in gives no new notification.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     run = _Run(spec, status or {}, generation, now, config, ref)
+    run.false_information = false_information
     verdict = check_application(spec, directory) if directory is not None else None
     review = spec.get("review") if isinstance(spec.get("review"), Mapping) else None
     if run.phase not in UNDECIDED and review is None:

@@ -78,6 +78,7 @@ class RunState:
         self.entries: list[Entry] = []
         self.wake: list[datetime.datetime] = []
         self.test: TestRequest | None = None
+        self.false_information: str | None = None  # the grant whose §20.6 finding flagged this application
         self.hold: str | None = None  # why a decided application's progress holds (a condition reason)
         owner = spec.get("owner")
         self.owner_email = text(owner.get("email")) if isinstance(owner, Mapping) else ""
@@ -194,8 +195,17 @@ class RunState:
             self.cond("Ready", "True", "Integrated", summary)
         else:
             self.cond("Ready", "False", self.hold or phase, summary)
+        if self.false_information:  # shown only once flagged (tksh.kz/false-information, by the grant handlers)
+            self.cond("FalseInformation", "True", "FalseInformationFound",
+                      f"access grant {self.false_information} was terminated on §20.6: false information in the "
+                      "subject's application; review this application")
+        elif get_condition(self.old_conditions, "FalseInformation") is not None:
+            self.cond("FalseInformation", "False", "FlagRemoved",
+                      "the tksh.kz/false-information annotation was removed")
         result = self.old_conditions
-        for type in CONDITION_TYPES:
+        for type in (*CONDITION_TYPES, "FalseInformation"):
+            if type not in self.conds:
+                continue
             status, reason, message = self.conds[type]
             result = set_condition(result, type, status, reason, message,
                                    observed_generation=self.generation, now=self.now)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import enum
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict
 
 from tksh import API_VERSION
 from tksh.resources.base import (
@@ -26,7 +27,7 @@ from tksh.resources.base import (
     PrinterColumn,
     Timestamp,
 )
-from tksh.resources.common import SET, Agreement, Bin, Category, Name, Outbox, StatusBase, Text, Titles
+from tksh.resources.common import SET, Agreement, Bin, Category, Email, Name, Outbox, StatusBase, Text, Titles
 
 AccessGrantPhase = Literal["Pending", "Active", "Terminated"]
 ACCESS_GRANT_PHASES: tuple[str, ...] = get_args(AccessGrantPhase)
@@ -116,6 +117,8 @@ class OnBehalfOf(KubeModel):
     """The subject's BIN, 12 digits."""
     name: Text | None = None
     """The subject's registered name."""
+    email: Email | None = None
+    """Where the subject's organisation is told about the grant (activation, termination); without it, no e-mail."""
 
 
 class GrantAgreement(Agreement):
@@ -148,8 +151,20 @@ class Grounds(KubeModel):
     """When the grounds end, if they have an end date."""
 
 
+OTHER_BY_LAW_NEEDS_NOTE: JsonDict = {
+    "rule": "self.reason != 'OTHER_BY_LAW' || (has(self.note) && self.note.matches('\\\\S'))",
+    "message": "OTHER_BY_LAW (§20.7) needs a note naming the legal act",
+    "fieldPath": ".note",
+    "reason": "FieldValueRequired",
+}
+"""CEL: the real API server refuses an OTHER_BY_LAW request without a note (the admission webhook and the
+operator check it as well, for servers without CEL)."""
+
+
 class TerminationRequest(KubeModel):
-    """A request to end the access, on one of the grounds of §20."""
+    """A request to end the access, on one of the grounds of §20. OTHER_BY_LAW needs a ``note``."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [OTHER_BY_LAW_NEEDS_NOTE]})
 
     reason: TerminationReason
     """The §20 ground: EXPIRED (§20.1), REVOKED (§20.2), REFUSED (§20.3), DELEGATION_TERMINATED (§20.4),
@@ -159,7 +174,7 @@ class TerminationRequest(KubeModel):
     at: Timestamp | None = None
     """When it takes effect (default: at once)."""
     note: Text | None = None
-    """A free-text explanation, e.g. the legal act for OTHER_BY_LAW."""
+    """A free-text explanation; required for OTHER_BY_LAW (the legal act)."""
 
 
 class AccessGrantSpec(KubeModel):

@@ -1,0 +1,100 @@
+"""The AccessGrant admission rule (the webhook's pure part): delegation bounds, frozen terminations."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from tests.unit.access.test_lifecycle import T0, active, obj, request, run, stamp
+from tksh.access.admission import PRINCIPAL_UNKNOWN, check_grant, facts_of
+from tksh.resources.accessgrant import TerminationReason as R
+
+
+def principal(**spec: Any) -> dict[str, Any]:
+    return active(obj("principal", "person:p", **({"scope": {"categories": [2, 5]}} | spec)))
+
+
+def delegate(**spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"delegatedFrom": "principal", "scope": {"categories": [5]},
+                            "agreement": {"number": "2", "validUntil": stamp(T0)}}
+    return obj("acct", "person:acct", **(base | spec))
+
+
+def field_of(new: dict[str, Any], old: dict[str, Any] | None = None, p: Any = "default") -> str | None:
+    found = check_grant(old, new, facts_of(principal()) if p == "default" else p, T0)
+    return None if found is None else found.field
+
+
+def test_a_delegate_within_its_principal_passes() -> None:
+    assert field_of(delegate()) is None
+    assert field_of(obj("plain")) is None  # not delegated: nothing to bound
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"functions": ["owners-association", "meters"]}, "spec.functions"),
+    ({"scope": {"categories": [5, 9]}}, "spec.scope.categories"),
+    ({"scope": None}, "spec.scope.categories"),
+    ({"onBehalfOf": {"bin": "210987654321"}}, "spec.onBehalfOf.bin"),
+    ({"agreement": {"number": "2", "validUntil": stamp(T0.replace(year=2099))}}, "spec.agreement.validUntil"),
+    ({"grounds": {"kind": "Contract", "validUntil": stamp(T0.replace(year=2099))}}, "spec.grounds.validUntil"),
+    ({"delegatedFrom": "acct"}, "spec.delegatedFrom"),
+])
+def test_a_delegate_never_gets_more_than_its_principal_nor_outlives_it(change: dict[str, Any], field: str) -> None:
+    assert field_of(delegate(**change)) == field
+
+
+def test_the_principal_must_be_known_and_in_effect() -> None:
+    found = check_grant(None, delegate(), PRINCIPAL_UNKNOWN, T0)
+    assert found is not None and found.field == "spec.delegatedFrom" and "retry" in found.message
+    ended = request(principal(), R.REVOKED)
+    run(ended)
+    found = check_grant(None, delegate(), facts_of(ended), T0)
+    assert found is not None and "has ended" in found.message
+
+
+def test_a_grounds_end_of_the_principal_bounds_the_delegate() -> None:
+    p = facts_of(principal(grounds={"kind": "Employment", "validUntil": stamp(T0.replace(month=10))}))
+    assert field_of(delegate(agreement={"number": "2", "validUntil": stamp(T0.replace(month=11))}), p=p) == \
+        "spec.agreement.validUntil"
+
+
+def test_a_termination_request_is_never_removed_nor_changed() -> None:
+    old = request(obj("plain"), R.REVOKED)
+    changed = copy.deepcopy(old)
+    changed["spec"]["termination"]["reason"] = "REFUSED"
+    assert field_of(changed, old) == "spec.termination"
+    assert field_of(obj("plain"), old) == "spec.termination"
+    assert field_of(request(obj("plain"), R.REVOKED), obj("plain")) is None  # adding one is always possible
+
+
+def test_other_by_law_needs_a_note_but_a_missing_one_may_be_completed() -> None:
+    bare = request(obj("plain"), R.OTHER_BY_LAW, note=None)
+    assert field_of(bare) == "spec.termination.note"
+    assert field_of(request(obj("plain"), R.OTHER_BY_LAW, note="Закон № 94-V"), bare) is None
+
+
+def test_a_terminated_grant_is_frozen_but_its_metadata_is_not() -> None:
+    old = request(active(obj("plain")), R.REVOKED)
+    run(old)
+    resumed = copy.deepcopy(old)
+    resumed["spec"]["agreement"]["validUntil"] = stamp(T0.replace(year=2099))
+    found = check_grant(old, resumed, None, T0)
+    assert found is not None and found.field == "spec" and "never resumed" in found.message
+    labelled = copy.deepcopy(old)
+    labelled["metadata"]["labels"] = {"team": "a"}
+    assert check_grant(old, labelled, None, T0) is None
+
+
+def test_a_delegate_may_always_be_ended() -> None:
+    ended = request(principal(), R.REVOKED)
+    run(ended)
+    mine = delegate()
+    assert check_grant(mine, request(mine, R.REFUSED), facts_of(ended), T0) is None
+
+
+def test_a_bad_identifier_is_refused_naming_it() -> None:
+    bad = obj("plain")
+    bad["spec"]["subject"]["id"] = "Bad Id"
+    assert field_of(bad) == "spec.subject.id"
