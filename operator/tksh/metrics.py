@@ -57,6 +57,7 @@ class OperatorMetrics:
             "Outbox entries not yet delivered nor given up, over all objects.",
             registry=r,
         )
+        self._pending_parts: dict[str, float] = {}
 
         # Access (§19–22): grants and their termination (§20).
         self.grants = Gauge(
@@ -120,6 +121,12 @@ class OperatorMetrics:
             buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
             registry=r,
         )
+
+    def set_pending(self, part: str, value: float) -> None:
+        """One outbox owner's count of pending entries (``registration``, ``grants``, ``incidents``):
+        ``tksh_notifications_pending`` is the sum of every part, so no owner overwrites another's."""
+        self._pending_parts[part] = value
+        self.notifications_pending.set(sum(self._pending_parts.values()))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

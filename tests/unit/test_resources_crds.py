@@ -35,7 +35,7 @@ OUTBOX = {
     "attempts": 1,
     "deliveredAt": NOW,
 }
-AVAILABILITY = {"state": "Up", "since": NOW, "lastCheckedAt": NOW, "uptime24h": 99.5, "uptime30d": 100}
+AVAILABILITY = {"state": "Up", "since": NOW, "lastCheckedAt": NOW, "uptime24h": 0.995, "uptime30d": 1}
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "DigitalObject": {
@@ -333,7 +333,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("DigitalObject", {"spec__review__reviewer": None}, "spec.review.reviewer: required"),
     ("DigitalObject", {"spec__agreement__signedAt": "yesterday"}, "spec.agreement.signedAt: 'yesterday' is not a"),
     ("DigitalObject", {"status__phase": "Done"}, "status.phase: 'Done' is not one of"),
-    ("DigitalObject", {"status__availability__uptime24h": 101}, "status.availability.uptime24h: 101 is greater"),
+    ("DigitalObject", {"status__availability__uptime24h": 1.5}, "status.availability.uptime24h: 1.5 is greater"),
     ("DigitalObject", {"status__outbox__0__channel": "sms"}, "status.outbox[0].channel: 'sms' is not one of"),
     ("DigitalObject", {"status__conditions__0__status": "Yes"}, "status.conditions[0].status: 'Yes' is not one of"),
     ("DigitalObject", {"status__conditions__0__reason": "not camel"}, "status.conditions[0].reason: 'not camel'"),

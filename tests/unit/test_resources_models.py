@@ -179,7 +179,7 @@ def test_a_full_status_written_by_the_models_survives_the_api_server() -> None:
         phase="Integrated",
         submitted_at=NOW,
         review_deadline=NOW,
-        availability=Availability(state="Up", since=NOW, uptime24h=99.0, uptime30d=99.9),
+        availability=Availability(state="Up", since=NOW, uptime24h=0.99, uptime30d=0.999),
         outbox=[entry],
         observed_generation=3,
         message="ok",

@@ -1,10 +1,14 @@
 """Availability by time, with ``Unknown`` kept apart from downtime (§33–34).
 
 A target's history is a sequence of state intervals (``Up``, ``Down``, ``Unknown``). Uptime over a
-period is ``up / (up + down)``: time in ``Unknown`` (the prober impaired, monitoring paused) and
-time not covered by any interval (before monitoring began, beyond the retention) is neither up
-nor down; it is reported separately as ``unknown`` and leaves the percentage undefined (``None``)
-when it is all there is.
+period is ``up / (up + down)`` (a ratio, 0 to 1, in ``status.availability``): time in ``Unknown``
+(the prober impaired, monitoring paused) and time not covered by any interval (before monitoring
+began, beyond the retention) is neither up nor down; it is reported separately as ``unknown`` and
+leaves the uptime undefined (``None``) when it is all there is.
+
+The history survives operator restarts in ``status.availability.history``
+(:meth:`AvailabilityLog.availability` writes it, :meth:`AvailabilityLog.from_status` reads it back,
+the time the operator was away counted as ``Unknown``).
 
 Time to restore is per incident, ``recovered_at - started_at``; the summary gives the mean and
 the percentiles p50, p90, p99 (nearest-rank: always a value some incident actually had, so the
@@ -21,11 +25,11 @@ import collections
 import dataclasses
 import datetime
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tksh.monitoring.machine import State
-from tksh.resources.common import Availability
+from tksh.resources.common import MAX_HISTORY, Availability, AvailabilityInterval
 
 __all__ = [
     "DAY",
@@ -65,8 +69,14 @@ class Uptime:
 
     @property
     def percent(self) -> float | None:
+        ratio = self.ratio
+        return None if ratio is None else 100.0 * ratio
+
+    @property
+    def ratio(self) -> float | None:
+        """``up / (up + down)``, 0 to 1 (``status.availability.uptime24h``/``uptime30d``)."""
         known = self.up + self.down
-        return 100.0 * self.up / known if known > 0 else None
+        return self.up / known if known > 0 else None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -170,12 +180,22 @@ class AvailabilityLog:
         return self._intervals[-1].start if self._intervals else None
 
     def record(self, state: State, at: datetime.datetime) -> None:
-        """The target is in ``state`` from ``at`` on (a repeated state is no change)."""
+        """The target is in ``state`` from ``at`` on (a repeated state is no change).
+
+        A state that would last no time (changed again at the same instant) leaves no interval behind.
+        """
         if self._intervals:
             current = self._intervals[-1]
             if current.state == state:
                 return
             at = max(at, current.start)
+            if at == current.start:  # zero length: replaced, and merged with the one before if the same
+                self._intervals.pop()
+                if self._intervals and self._intervals[-1].state == state:
+                    self._intervals[-1] = dataclasses.replace(self._intervals[-1], end=None)
+                    return
+                self._intervals.append(Interval(state, at))
+                return
             self._intervals[-1] = dataclasses.replace(current, end=at)
         self._intervals.append(Interval(state, at))
         self.compact(at)
@@ -213,15 +233,43 @@ class AvailabilityLog:
         return restore_stats(self.times_to_restore(start, end))
 
     def availability(self, now: datetime.datetime, last_checked_at: datetime.datetime | None = None) -> Availability:
-        """The ``status.availability`` of the target (percentages rounded to 3 decimals)."""
-        day, month = self.uptime_24h(now).percent, self.uptime_30d(now).percent
+        """The ``status.availability`` of the target: state, uptime ratios (6 decimals), the 30-day down and
+        unknown seconds, and the history (the intervals within the retention, the newest ``MAX_HISTORY``)."""
+        self.compact(now)
+        day, month = self.uptime_24h(now), self.uptime_30d(now)
+        kept = [i for i in self._intervals if (i.end or now) >= now - self.retention][-MAX_HISTORY:]
         return Availability(
             state=self.state,
             since=self.since,
             last_checked_at=last_checked_at,
-            uptime24h=None if day is None else round(day, 3),
-            uptime30d=None if month is None else round(month, 3),
+            uptime24h=None if day.ratio is None else round(day.ratio, 6),
+            uptime30d=None if month.ratio is None else round(month.ratio, 6),
+            downtime_seconds30d=round(month.down),
+            unknown_seconds30d=round(month.unknown),
+            history=[AvailabilityInterval(state=i.state, start=i.start, end=i.end) for i in kept],
         )
+
+    @classmethod
+    def from_status(
+        cls, availability: Mapping[str, Any] | None, now: datetime.datetime, **kwargs: Any
+    ) -> AvailabilityLog:
+        """The log kept in a ``status.availability`` (its ``history``), after an operator restart at ``now``.
+
+        The time from the last stored probe (``lastCheckedAt``, or the end of the history) until ``now``
+        was not watched: it is ``Unknown``, never counted as up or down.
+        """
+        stored = Availability.model_validate(availability or {})
+        intervals = [Interval(i.state, i.start, i.end) for i in stored.history]
+        log = cls(intervals, **kwargs)
+        if intervals:
+            last = intervals[-1]
+            seen = max(moment for moment in (last.end, stored.last_checked_at, last.start) if moment is not None)
+            if last.end is not None:
+                log._intervals.append(Interval("Unknown", last.end))
+            elif last.state != "Unknown" and seen < now:
+                log._intervals[-1] = dataclasses.replace(last, end=seen)
+                log._intervals.append(Interval("Unknown", seen))
+        return log
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form, to keep the history across operator restarts."""

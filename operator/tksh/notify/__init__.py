@@ -3,11 +3,15 @@
 - :mod:`tksh.notify.outbox`: pure functions over ``status.outbox`` (enqueue, due, mark, backoff,
   compact, merge) and the at-least-once contract;
 - :mod:`tksh.notify.email`: one outbox e-mail over real SMTP, with the idempotency key as
-  ``Message-ID`` and ``X-TKSH-Idempotency-Key``, and errors classified temporary or permanent.
+  ``Message-ID`` and ``X-TKSH-Idempotency-Key``, and errors classified temporary or permanent;
+- :mod:`tksh.notify.webhook`: signed webhooks (HMAC-SHA256 over timestamp and body, ``X-TKSH-Signature``,
+  ``Idempotency-Key``) and :func:`verify` for receivers;
+- :mod:`tksh.notify.alertmanager`: alerts over Alertmanager's v2 API, fired, re-posted and resolved.
 """
 
 from __future__ import annotations
 
+from tksh.notify.alertmanager import Alert, alerts_url, post_alerts
 from tksh.notify.email import (
     IDEMPOTENCY_HEADER,
     RenderedMail,
@@ -40,10 +44,21 @@ from tksh.notify.outbox import (
     parse_time,
     record,
 )
+from tksh.notify.webhook import (
+    IDEMPOTENCY_KEY_HEADER,
+    SIGNATURE_HEADER,
+    SignatureError,
+    send_webhook,
+    signature_header,
+    verify,
+)
 
 __all__ = [
     "CHANNELS",
     "IDEMPOTENCY_HEADER",
+    "IDEMPOTENCY_KEY_HEADER",
+    "SIGNATURE_HEADER",
+    "Alert",
     "Backoff",
     "Channel",
     "DeliveryResult",
@@ -51,7 +66,9 @@ __all__ = [
     "Outbox",
     "RenderedMail",
     "Renderer",
+    "SignatureError",
     "SmtpSettings",
+    "alerts_url",
     "build_message",
     "classify_error",
     "compact",
@@ -67,7 +84,11 @@ __all__ = [
     "new_entry",
     "next_attempt_at",
     "parse_time",
+    "post_alerts",
     "record",
     "send_email",
     "send_entry",
+    "send_webhook",
+    "signature_header",
+    "verify",
 ]

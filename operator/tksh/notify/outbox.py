@@ -31,6 +31,9 @@ The at-least-once contract
 6. **Retries are bounded.** A temporary failure re-schedules the entry with exponential backoff and
    jitter (:class:`Backoff`); a permanent failure, or ``maxAttempts`` temporary ones, ends in
    ``Failed`` with ``lastError``, which the operator reports (an Event, a metric).
+7. **In order per receiver.** Entries to one receiver (channel, recipient, role) are sent in the order
+   they were recorded: :func:`due` offers only the oldest pending one of each, so a receiver that was
+   down gets its backlog in order, whatever the backoffs of the single entries say.
 
 Personal data (§9): ``recipient`` is stored masked (``a***@e***.kz`` by
 :func:`tksh.logs.masked_email`); the real address is read from the object's spec (or the
@@ -168,16 +171,40 @@ def _when(entry: Mapping[str, Any]) -> datetime.datetime:
     return moment or datetime.datetime.min.replace(tzinfo=datetime.UTC)
 
 
+def _queue(entry: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The receiver an entry goes to: its channel, its (masked) recipient and the recipient's role, if any."""
+    params = entry.get("params")
+    role = params.get("to", "") if isinstance(params, Mapping) else ""
+    return str(entry.get("channel", "")), str(entry.get("recipient") or ""), str(role)
+
+
+def _heads(outbox: Sequence[Mapping[str, Any]] | None) -> Outbox:
+    """The oldest ``Pending`` entry of each queue (recorded first: ``createdAt``, then place in the outbox)."""
+    heads: dict[tuple[str, str, str], tuple[tuple[datetime.datetime, int], Entry]] = {}
+    for index, entry in enumerate(outbox or ()):
+        if entry.get("state", "Pending") != "Pending":
+            continue
+        rank, key = (_when_created(entry), index), _queue(entry)
+        if key not in heads or rank < heads[key][0]:
+            heads[key] = (rank, dict(entry))
+    return [entry for _, entry in heads.values()]
+
+
 def due(outbox: Sequence[Mapping[str, Any]] | None, now: datetime.datetime) -> Outbox:
-    """The ``Pending`` entries whose next attempt is due at ``now``, oldest due first (ties: created, id)."""
-    ready = [dict(e) for e in outbox or () if e.get("state", "Pending") == "Pending" and _when(e) <= now]
+    """The ``Pending`` entries to attempt at ``now``, oldest due first (ties: created, id).
+
+    Per receiver (channel and recipient), in the order they were recorded: only the oldest pending
+    entry of a receiver is due (when its next attempt is), a later one waits until it is delivered or
+    given up. So a receiver that was down gets its backlog in order, not in the order the backoffs
+    happen to expire; the next entry is due at once after the one before it is finished.
+    """
+    ready = [e for e in _heads(outbox) if _when(e) <= now]
     return sorted(ready, key=lambda e: (_when(e), parse_time(e.get("createdAt")) or _when(e), str(e["id"])))
 
 
 def next_attempt_at(outbox: Sequence[Mapping[str, Any]] | None) -> datetime.datetime | None:
-    """When the earliest ``Pending`` entry is due (``None`` if none is pending): when to wake up next."""
-    pending = [_when(e) for e in outbox or () if e.get("state", "Pending") == "Pending"]
-    return min(pending, default=None)
+    """When the earliest entry :func:`due` would return is due (``None`` if none is pending): when to wake up."""
+    return min((_when(e) for e in _heads(outbox)), default=None)
 
 
 def _replace(outbox: Sequence[Mapping[str, Any]] | None, id: str, update: Mapping[str, Any] | None) -> Outbox:

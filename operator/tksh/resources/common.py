@@ -47,6 +47,10 @@ Category = Annotated[int, Field(ge=1, le=15)]
 """A §4 information category, 1 to 15 (see ``INFORMATION_CATEGORIES``)."""
 
 Percent = Annotated[float, Field(ge=0, le=100)]
+Ratio = Annotated[float, Field(ge=0, le=1)]
+"""A share, 0 to 1."""
+MAX_HISTORY = 200
+"""At most this many intervals in ``status.availability.history``."""
 
 INT64: dict[str, Any] = {"format": "int64"}
 SET: dict[str, Any] = {"x-kubernetes-list-type": "set"}
@@ -127,19 +131,45 @@ ProbeField = Annotated[Probe, Field(json_schema_extra={"default": {}})]
 """A probe that, when left out, is filled with all the defaults by the API server."""
 
 
+class AvailabilityInterval(KubeModel):
+    """A stretch of time the system spent in one state."""
+
+    state: Literal["Up", "Down", "Unknown"]
+    """The state during the interval."""
+    start: Timestamp
+    """When it began."""
+    end: Timestamp | None = None
+    """When it ended; absent for the current state."""
+
+
 class Availability(KubeModel):
-    """What monitoring currently knows about the system's availability."""
+    """What monitoring knows about the system's availability (§33–34), computed by time.
+
+    Uptime is the share of *known* time the system was up: ``up / (up + down)``. Time in ``Unknown``
+    (the prober impaired, monitoring paused or not yet started) counts neither as up nor as down; it
+    is reported apart in ``unknownSeconds30d``. A period with no known time has no uptime (null).
+    """
 
     state: Literal["Up", "Down", "Unknown"] = "Unknown"
-    """``Up`` or ``Down`` by the latest probes; ``Unknown`` before the first probe or while probing is paused."""
+    """``Up`` or ``Down`` by the latest probes; ``Unknown`` before the first probe, while the prober itself
+    is impaired (it cannot reach its control targets) or while probing is paused."""
     since: Timestamp | None = None
-    """When ``state`` last changed."""
+    """When ``state`` last changed (for ``Down``: the first failed probe of the outage)."""
     last_checked_at: Timestamp | None = None
-    """When the latest probe finished."""
-    uptime24h: Percent | None = None
-    """Percentage of the last 24 hours the system was up."""
-    uptime30d: Percent | None = None
-    """Percentage of the last 30 days the system was up."""
+    """When the latest probe finished (written periodically, not after every probe)."""
+    uptime24h: Ratio | None = None
+    """Share of the known time of the last 24 hours the system was up, 0 to 1 (``0.999``); null when none of it
+    is known."""
+    uptime30d: Ratio | None = None
+    """Share of the known time of the last 30 days the system was up, 0 to 1; null when none of it is known."""
+    downtime_seconds30d: int | None = Field(default=None, ge=0, json_schema_extra=INT64)
+    """Seconds the system was down within the last 30 days."""
+    unknown_seconds30d: int | None = Field(default=None, ge=0, json_schema_extra=INT64)
+    """Seconds of the last 30 days with no known state (before monitoring began, monitoring paused, the
+    prober impaired): kept apart from downtime."""
+    history: Annotated[list[AvailabilityInterval], Field(max_length=MAX_HISTORY)] = Field(default_factory=list)
+    """The state intervals of the last 31 days, oldest first (at most 200; older ones are dropped first), so that
+    uptime survives an operator restart. Incidents remain the record of every outage."""
 
 
 class OutboxEntry(KubeModel):

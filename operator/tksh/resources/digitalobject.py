@@ -68,6 +68,7 @@ from tksh.resources.common import (
     ProbeField,
     StatusBase,
     Text,
+    Url,
 )
 from tksh.resources.subjects import SubjectType
 
@@ -75,6 +76,31 @@ DigitalObjectPhase = Literal[
     "Submitted", "Refused", "UnderReview", "Rejected", "Approved", "Testing", "Integrated", "Suspended"
 ]
 DIGITAL_OBJECT_PHASES: tuple[str, ...] = get_args(DigitalObjectPhase)
+
+
+class SecretKeyRef(KubeModel):
+    """One key of a Secret in the object's own namespace."""
+
+    name: Name
+    """The Secret's name."""
+    key: Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+    """The key within the Secret's ``data``."""
+
+
+class OwnerWebhook(KubeModel):
+    """Where the owner receives signed monitoring notifications (§34.3) besides e-mail.
+
+    Each notification is a JSON ``POST`` signed with HMAC-SHA256 over the timestamp and the body with the
+    shared secret: header ``X-TKSH-Signature: t=<unix seconds>,v1=<hex>`` (several ``v1`` while a secret is
+    rotated) and ``Idempotency-Key`` (the same for every retry of one notification). A 2xx answer delivers
+    it; 4xx gives up; 5xx and network errors are retried with backoff.
+    """
+
+    url: Url
+    """The receiver's URL (``https://`` outside a test bench)."""
+    secret_ref: SecretKeyRef
+    """The Secret (in the object's namespace) and key holding the shared signing secret; the operator reads it
+    when it sends, so rotating it needs no change here."""
 
 
 class Owner(KubeModel):
@@ -93,6 +119,9 @@ class Owner(KubeModel):
     """Where the approval or refusal is sent (§16)."""
     phone: Phone | None = None
     """A contact phone in international form, e.g. ``+77011234567`` (optional)."""
+    webhook: OwnerWebhook | None = None
+    """Optional: a signed webhook that receives the monitoring notifications too (outages, reminders, breach,
+    recovery, central failures)."""
 
 
 class Review(KubeModel):

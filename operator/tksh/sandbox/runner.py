@@ -4,6 +4,11 @@ It starts, all on 127.0.0.1: the embedded API server with the project's CRDs, a 
 server that keeps every received message (also as ``.eml`` files), two sample HTTP targets
 (one healthy, one failing), and the operator in-process; then it applies the manifests in
 ``examples/``, writes a kubeconfig and tells how to look at everything with ``kubectl``.
+
+Monitoring runs as in a cluster: the integrated example (``heat-billing``) and the central component
+are probed on the healthy target; pointing the component at the failing target (the banner shows
+the command) opens an Incident and mails every integrated owner within seconds. Incidents of central
+components go to the namespace ``tksh-system``, which the sandbox creates.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from tksh.sandbox.mailsink import MailSink
 from tksh.sandbox.targets import HTTPTarget
 
 HOST = "127.0.0.1"
+INCIDENT_NAMESPACE = "tksh-system"  # where incidents of central components go (the operator's default)
 
 
 class SandboxError(RuntimeError):
@@ -72,6 +78,10 @@ class Sandbox:
             f"  operator    {ops}/metrics  {ops}/healthz  {ops}/readyz",
             f"  targets     healthy {self.healthy.url}  failing {self.failing.url}",
             f"  applied     {len(self.applied)} objects: {', '.join(self.applied)}",
+            "  monitoring  kubectl get dobj,ccomp -A   # AVAILABILITY: Up, Down or Unknown",
+            "      kubectl patch ccomp integration-gateway --type merge "
+            f"-p '{{\"spec\":{{\"endpoint\":{{\"url\":\"{self.failing.url}\"}}}}}}'",
+            "      kubectl get inc -A -w                # a central failure: an Incident, owners mailed",
         ]
         return "\n".join(lines)
 
@@ -130,6 +140,7 @@ async def start_sandbox(options: SandboxOptions) -> AsyncIterator[Sandbox]:
             _listening("the API server", "--api-port", options.api_port,
                        EmbeddedAPIServer(crd_paths=project_crd_paths(), host=HOST, port=options.api_port)))
         kubeconfig = api.write_kubeconfig(directory / "kubeconfig")
+        await api.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": INCIDENT_NAMESPACE}})
 
         applied: list[str] = []
         for doc in manifests:
@@ -150,6 +161,7 @@ async def start_sandbox(options: SandboxOptions) -> AsyncIterator[Sandbox]:
             smtp_host=HOST,
             smtp_port=mail.port,
             smtp_sender="tksh-sandbox@localhost",
+            incident_namespace=INCIDENT_NAMESPACE,
         )
         thread = OperatorThread(config)
         try:

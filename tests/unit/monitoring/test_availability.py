@@ -101,14 +101,18 @@ def test_the_log_turns_state_changes_into_intervals() -> None:
     assert log.uptime(at(3600), at(4200)).percent == 0.0
     availability = log.availability(now, last_checked_at=now)
     assert (availability.state, availability.since, availability.last_checked_at) == ("Up", at(4800), now)
-    assert availability.uptime24h == availability.uptime30d == round(100 * 85200 / 85800, 3)
+    assert availability.uptime24h == availability.uptime30d == round(85200 / 85800, 6)
 
 
 def test_a_clock_step_back_never_makes_intervals_overlap() -> None:
     log = AvailabilityLog()
     log.record("Up", at(100))
     log.record("Down", at(50))
-    assert log.intervals == tuple(intervals(("Up", 100, 100), ("Down", 100, None)))
+    assert log.intervals == tuple(intervals(("Down", 100, None)))  # the Up that lasted no time leaves nothing
+    log.record("Up", at(200))
+    log.record("Unknown", at(200))
+    log.record("Up", at(200))
+    assert log.intervals == tuple(intervals(("Down", 100, 200), ("Up", 200, None)))
 
 
 def test_times_to_restore_are_kept_per_incident() -> None:
@@ -151,3 +155,21 @@ def test_the_log_survives_a_round_trip() -> None:
     assert (again.intervals, again.restores) == (log.intervals, log.restores)
     with pytest.raises(ValueError):
         AvailabilityLog.from_dict({"intervals": [{"state": "Sideways", "start": T0.isoformat()}]})
+
+
+def test_the_status_keeps_ratios_and_the_history_and_a_restart_reads_it_back() -> None:
+    log = AvailabilityLog()
+    log.record("Up", at(0))
+    log.record("Down", at(600))
+    log.record("Up", at(900))
+    now = at(1200)
+    availability = log.availability(now, last_checked_at=now)
+    assert availability.uptime24h == round(900 / 1200, 6) and availability.uptime30d == availability.uptime24h
+    assert (availability.downtime_seconds30d, availability.unknown_seconds30d) == (300, 30 * 86400 - 1200)
+    assert [(i.state, i.end) for i in availability.history] == [("Up", at(600)), ("Down", at(900)), ("Up", None)]
+    stored = availability.to_kube()
+    restarted = AvailabilityLog.from_status(stored, at(1800))  # the operator was away for ten minutes
+    assert restarted.intervals[-2:] == tuple(intervals(("Up", 900, 1200), ("Unknown", 1200, None)))
+    assert restarted.uptime(at(0), at(1800), at(1800)).unknown == 600  # away: unknown, never up or down
+    assert AvailabilityLog.from_status(None, now).intervals == ()
+    assert log.uptime(at(600), at(900)).ratio == 0.0 and AvailabilityLog().uptime(at(0), at(1)).ratio is None

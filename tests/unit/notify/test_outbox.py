@@ -15,9 +15,9 @@ T0 = datetime.datetime(2026, 7, 21, 5, 0, tzinfo=datetime.UTC)
 S = datetime.timedelta(seconds=1)
 
 
-def entry(key: str, at: datetime.datetime = T0) -> ob.Entry:
+def entry(key: str, at: datetime.datetime = T0, recipient: str = "board@dostyk12.example.kz") -> ob.Entry:
     return ob.new_entry(id=key, channel="email", template="registration-approved", now=at,
-                        recipient="board@dostyk12.example.kz", params={"name": "osi-portal"})
+                        recipient=recipient, params={"name": "osi-portal"})
 
 
 def test_new_entry_is_pending_due_now_with_the_recipient_masked() -> None:
@@ -71,7 +71,8 @@ def test_enqueue_is_idempotent_and_does_not_mutate() -> None:
 
 
 def test_due_orders_by_next_attempt_then_creation_then_id() -> None:
-    box = ob.enqueue_all([], [entry("c", T0 + 2 * S), entry("b", T0), entry("a", T0), entry("late", T0 + 100 * S)])
+    box = ob.enqueue_all([], [entry("c", T0 + 2 * S, "c@c.kz"), entry("b", T0, "b@b.kz"), entry("a", T0, "a@a.kz"),
+                              entry("late", T0 + 100 * S, "z@z.kz")])
     assert [e["id"] for e in ob.due(box, T0 + 10 * S)] == ["a", "b", "c"]
     assert [e["id"] for e in ob.due(box, T0 - S)] == []
     box = ob.mark_delivered(box, "a", T0 + S)
@@ -80,6 +81,21 @@ def test_due_orders_by_next_attempt_then_creation_then_id() -> None:
     assert ob.next_attempt_at(box) == T0 + 2 * S
     assert ob.next_attempt_at(ob.mark_delivered(ob.mark_delivered(box, "c", T0), "late", T0)) is not None  # b
     assert ob.next_attempt_at([]) is None
+
+
+def test_one_receiver_gets_its_entries_in_the_order_they_were_recorded() -> None:
+    """After an outage the older entry goes first, whatever the backoffs say (issue 7: in order per recipient)."""
+    box = ob.enqueue_all([], [entry("first", T0), entry("other", T0 + S, "x@y.kz"), entry("second", T0 + 2 * S)])
+    assert [e["id"] for e in ob.due(box, T0 + 3 * S)] == ["first", "other"]  # second waits behind first
+    box = ob.mark_failed(box, "first", T0 + 3 * S, "421 try later")  # first now waits for its backoff
+    assert [e["id"] for e in ob.due(box, T0 + 3 * S)] == ["other"]
+    retry = ob.parse_time(ob.find(box, "first")["nextAttemptAt"])  # type: ignore[index]
+    assert retry is not None and ob.next_attempt_at(ob.mark_delivered(box, "other", T0)) == retry
+    assert [e["id"] for e in ob.due(box, retry)] == ["other", "first"]  # oldest due first
+    box = ob.mark_delivered(box, "first", retry)
+    assert [e["id"] for e in ob.due(box, retry)] == ["other", "second"]  # due at once, in record order
+    box = ob.mark_failed(box, "second", retry, "550 no such user", permanent=True)
+    assert ob.due(ob.enqueue(box, entry("third", retry)), retry)[-1]["id"] == "third"  # a given-up entry blocks nothing
 
 
 def test_mark_delivered() -> None:
