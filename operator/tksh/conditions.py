@@ -30,6 +30,18 @@ def now_rfc3339() -> str:
     return rfc3339(datetime.datetime.now(datetime.UTC))
 
 
+def read_time(value: object) -> datetime.datetime | None:
+    """A time field of an object (RFC 3339) as an aware datetime, without an offset taken as UTC; ``None`` when
+    it is missing or not a time (a reader of what others wrote does not fail on it)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=datetime.UTC)
+
+
 def set_condition(
     conditions: Sequence[Mapping[str, Any]] | None,
     type: str,

@@ -17,6 +17,7 @@ from tests.integration.backends import Backend, EmbeddedBackend, RealBackend, ru
 from tests.realapi.cluster import RealCluster
 from tksh.run import OperatorHandle
 from tksh.sandbox.apiserver import EmbeddedAPIServer, project_crd_paths
+from tksh.sandbox.mailsink import MailSink
 
 _installed: set[int] = set()
 
@@ -42,6 +43,13 @@ async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
 def unique() -> str:
     """A suffix for object names: the real cluster is shared by the whole session."""
     return uuid.uuid4().hex[:6]
+
+
+@pytest.fixture
+async def mail() -> AsyncIterator[MailSink]:
+    """A real SMTP relay on 127.0.0.1 (``mail.port``) that keeps what it receives."""
+    async with MailSink() as sink:
+        yield sink
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Shared pieces of the registration suites (test_registration, test_registration_timers): the application
+"""Shared pieces of the registration suites (test_registration, test_registration_timers, test_grants): the application
 manifest, the operator's configuration, and small readers of status, conditions, Events and mail."""
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ def config_for(cluster: Backend, smtp_port: int, **changes: Any) -> OperatorConf
     )
 
 
-async def make_namespace(cluster: Backend, unique: str) -> str:
-    """A fresh namespace for the test, and the function directory the applications refer to."""
-    name = f"reg-{unique}"
+async def make_namespace(cluster: Backend, unique: str, prefix: str = "reg") -> str:
+    """A fresh namespace for the test, and the function directory the applications (and grants) refer to."""
+    name = f"{prefix}-{unique}"
     await cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     await cluster.apply(copy.deepcopy(FUNCTION))
     return name

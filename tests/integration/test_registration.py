@@ -35,12 +35,6 @@ Wait = Callable[..., Awaitable[Any]]
 
 
 @pytest.fixture
-async def mail() -> AsyncIterator[MailSink]:
-    async with MailSink() as sink:
-        yield sink
-
-
-@pytest.fixture
 async def ns(cluster: Backend, unique: str) -> str:
     return await make_namespace(cluster, unique)
 

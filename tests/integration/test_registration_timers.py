@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import collections
 import datetime
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,12 +51,6 @@ TIMEZONE = "Asia/Almaty"
 NUMBER = "ЦЖ-2026/0042"
 LEAKS = (OWNER_EMAIL, OWNER_BIN, "Достық", ADMIN_EMAIL, "status.", "spec.", "None", "Traceback", "{", "}")
 """Nothing of these may appear in a message: personal data, field paths, Python internals."""
-
-
-@pytest.fixture
-async def mail() -> AsyncIterator[MailSink]:
-    async with MailSink() as sink:
-        yield sink
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ Pure Python: no Kubernetes, no HTTP. The pieces:
 - :mod:`tksh.access.tokens`: :class:`KeySet` (EdDSA JWTs for grants: issue, verify, JWKS, rotation).
 
 The decision point process (these import aiohttp, so they are not re-exported here):
-:mod:`tksh.access.sync` (:class:`~tksh.access.sync.IndexSync`, list+watch into the index),
+:mod:`tksh.access.sync` (:class:`~tksh.access.sync.IndexSync`, list+watch into the index, on the loop of
+:mod:`tksh.access.listwatch` that the status page's :mod:`tksh.access.statuscache` shares),
 :mod:`tksh.access.service` (the HTTP API), :mod:`tksh.access.openapi`, :mod:`tksh.access.server`
 (:func:`~tksh.access.server.run_authz` for ``tksh authz``).
 """

@@ -39,6 +39,7 @@ from tksh.access.identifiers import (
 from tksh.access.index import DecisionIndex
 from tksh.access.openapi import MAX_BODY_BYTES, openapi_document
 from tksh.access.reasons import Decision, DenyReason
+from tksh.access.statuscache import StatusCache
 from tksh.access.tokens import KeySet, TokenError, TokenReason
 from tksh.logs import get_logger
 
@@ -64,6 +65,9 @@ class AuthzMetrics:
         self.grants.set_function(lambda: len(index))
         self.token_refusals = Counter("tksh_authz_token_refusals_total", "Bearer tokens refused, by reason.",
                                       ["reason"], registry=self.registry)
+        self.key_reloads = Counter("tksh_authz_key_reloads", "Reloads of the mounted verification keys after "
+                                   "their files changed, by result (ok, failed: the previous keys stay in use).",
+                                   ["result"], registry=self.registry)
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float | None:
         return self.registry.get_sample_value(name, labels or {})
@@ -134,6 +138,11 @@ class DecisionService:
         self.clock = clock
         self.metrics = AuthzMetrics(index)
         self.log = get_logger("tksh.access.service")
+
+    def use_keys(self, keys: KeySet) -> None:
+        """Verify with ``keys`` from the next request on (a rotation picked up without a restart)."""
+        self.keys = keys
+        self.metrics.key_reloads.labels(result="ok").inc()
 
     def decide_for_token_grant(self, token_grant: str, subject: str, request: DecisionRequest,
                                decision: Decision, now: datetime.datetime) -> Decision:
@@ -277,8 +286,9 @@ async def _never_500(request: web.Request, handler: Any) -> web.StreamResponse:
         return web.json_response({"error": "internal"}, status=500)
 
 
-def build_app(service: DecisionService) -> web.Application:
-    """The aiohttp application of the decision point."""
+def build_app(service: DecisionService, status: StatusCache | None = None,
+              timezone: str = "Asia/Almaty") -> web.Application:
+    """The aiohttp application of the decision point; with ``status``, also the public status page (§21)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[_never_500])
     app[SERVICE] = service
     app.router.add_post("/v1/decisions", _decide)
@@ -287,4 +297,8 @@ def build_app(service: DecisionService) -> web.Application:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
+    if status is not None:
+        from tksh.access.statuspage import add_routes
+
+        add_routes(app, status, timezone)
     return app

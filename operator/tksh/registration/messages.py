@@ -9,20 +9,16 @@ A message is rendered from an outbox entry's ``template`` and ``params`` alone (
 ``tksh.notify.outbox``): rendering at send time needs nothing else, so a message re-sent after a
 restart is the same message. ``params`` hold no personal data: object names, dates (RFC 3339, UTC;
 shown in the ``timezone`` param's local time, Asia/Almaty by default), agreement numbers, reasons,
-and the refused application's problems as encoded lines (:meth:`Problem.encode`). Subjects are
-masked once more (:func:`tksh.logs.mask_text`): an object named after a BIN does not put the BIN in
-a subject line that every relay logs.
+and the refused application's problems as encoded lines (:meth:`Problem.encode`). The frame (the
+subject, masked once more, the three languages, the signature) is :func:`tksh.notify.texts.compose`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from collections.abc import Callable, Mapping
-from zoneinfo import ZoneInfo
 
-from tksh.logs import mask_text
-from tksh.registration.calendar import DEFAULT_TIMEZONE
+from tksh.notify.texts import Params, Rendered, Texts, compose
 from tksh.registration.completeness import Problem
 
 __all__ = [
@@ -51,21 +47,6 @@ SUSPENDED = "integration-suspended"
 REVIEW_REMINDER = "review-reminder"
 REVIEW_OVERDUE = "review-overdue"
 
-_SEPARATOR = "\n\n" + "—" * 40 + "\n\n"
-_SIGNATURE = {
-    "kk": "Құрметпен,\nТКШ орталық жүйесінің Әкімшісі\n(Бұл хат автоматты түрде жіберілді.)",
-    "ru": "С уважением,\nАдминистратор центральной системы ЖКХ\n(Письмо отправлено автоматически.)",
-    "en": "Regards,\nthe Administrator of the central housing & communal services system\n(An automatic message.)",
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class Rendered:
-    """A message ready to send: subject and plain-text body."""
-
-    subject: str
-    body: str
-
 
 def ru_days(n: int) -> str:
     """``n`` days in Russian with the right plural: 1 день, 2 дня, 5 дней, 21 день, 11 дней."""
@@ -76,35 +57,17 @@ def ru_days(n: int) -> str:
     return f"{n} дней"
 
 
-class _P:
-    """Access to a message's params with formatting for people."""
-
-    def __init__(self, params: Mapping[str, str]) -> None:
-        self.params = params
-        self.tz = ZoneInfo(params.get("timezone") or DEFAULT_TIMEZONE)
-
-    def __getitem__(self, key: str) -> str:
-        return self.params.get(key) or "—"
+class _P(Params):
+    """A registration message's params: the object, the term's last day, the commands, the problems."""
 
     @property
     def object(self) -> str:
         namespace, name = self.params.get("namespace"), self.params.get("name") or "?"
         return f"{namespace}/{name}" if namespace else name
 
-    def _moment(self, key: str) -> datetime.datetime | None:
-        value = self.params.get(key)
-        if not value:
-            return None
-        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(self.tz)
-
-    def time(self, key: str) -> str:
-        """``20.03.2026 15:04 (Asia/Almaty)``."""
-        moment = self._moment(key)
-        return "—" if moment is None else f"{moment:%d.%m.%Y %H:%M} ({self.tz.key})"
-
     def last_day(self, key: str) -> str:
         """The local last day of a term that ends (exclusively) at the instant under ``key``: ``31.03.2026``."""
-        moment = self._moment(key)
+        moment = self.moment(key)
         return "—" if moment is None else f"{moment - datetime.timedelta(microseconds=1):%d.%m.%Y}"
 
     def commands(self) -> str:
@@ -122,11 +85,7 @@ class _P:
         return "\n".join(lines) or "  —"
 
 
-# Each template: (kk subject, ru subject, en subject) and a body per language.
-_Texts = dict[str, tuple[str, str]]
-
-
-def _approved(p: _P) -> _Texts:
+def _approved(p: _P) -> Texts:
     o, when = p.object, p.time("decidedAt")
     return {
         "kk": ("Өтінім мақұлданды",
@@ -146,7 +105,7 @@ def _approved(p: _P) -> _Texts:
     }
 
 
-def _refused(p: _P) -> _Texts:
+def _refused(p: _P) -> Texts:
     o = p.object
     return {
         "kk": ("Өтінім толық емес, қабылданбады",
@@ -169,7 +128,7 @@ def _refused(p: _P) -> _Texts:
     }
 
 
-def _rejected(p: _P) -> _Texts:
+def _rejected(p: _P) -> Texts:
     o, when, reason = p.object, p.time("decidedAt"), p["reason"]
     return {
         "kk": ("Өтінім қабылданбады",
@@ -188,7 +147,7 @@ def _rejected(p: _P) -> _Texts:
     }
 
 
-def _test_failed(p: _P) -> _Texts:
+def _test_failed(p: _P) -> Texts:
     o, detail, probes = p.object, p["detail"], p["probes"]
     return {
         "kk": ("Интеграциялық тест өтпеді",
@@ -208,7 +167,7 @@ def _test_failed(p: _P) -> _Texts:
     }
 
 
-def _integrated(p: _P) -> _Texts:
+def _integrated(p: _P) -> Texts:
     o, when = p.object, p.time("integratedAt")
     return {
         "kk": ("Цифрлық объект интеграцияланды",
@@ -228,7 +187,7 @@ def _integrated(p: _P) -> _Texts:
     }
 
 
-def _expiring(p: _P) -> _Texts:
+def _expiring(p: _P) -> Texts:
     o, number, until = p.object, p["agreement"], p.time("validUntil")
     days = int(p.params.get("days") or 0)
     return {
@@ -249,7 +208,7 @@ def _expiring(p: _P) -> _Texts:
     }
 
 
-def _suspended(p: _P) -> _Texts:
+def _suspended(p: _P) -> Texts:
     o, number, until = p.object, p["agreement"], p.time("validUntil")
     withdrawn = p.params.get("reason") == "AgreementWithdrawn"
     why = {
@@ -276,7 +235,7 @@ def _suspended(p: _P) -> _Texts:
     }
 
 
-def _reminder(p: _P) -> _Texts:
+def _reminder(p: _P) -> Texts:
     o, submitted, last = p.object, p.time("submittedAt"), p.last_day("reviewDeadline")
     return {
         "kk": (f"Еске салу: өтінімді қарау мерзімі {last} аяқталады",
@@ -293,7 +252,7 @@ def _reminder(p: _P) -> _Texts:
     }
 
 
-def _overdue(p: _P) -> _Texts:
+def _overdue(p: _P) -> Texts:
     o, last = p.object, p.last_day("reviewDeadline")
     return {
         "kk": ("Өтінімді қарау мерзімі өтіп кетті",
@@ -310,7 +269,7 @@ def _overdue(p: _P) -> _Texts:
     }
 
 
-_TEMPLATES: dict[str, Callable[[_P], _Texts]] = {
+_TEMPLATES: dict[str, Callable[[_P], Texts]] = {
     APPROVED: _approved,
     REFUSED: _refused,
     REJECTED: _rejected,
@@ -328,7 +287,4 @@ TEMPLATES: frozenset[str] = frozenset(_TEMPLATES)
 def render(template: str, params: Mapping[str, str] | None = None) -> Rendered:
     """The message for an outbox entry's ``template`` and ``params``; ``KeyError`` for an unknown template."""
     p = _P(params or {})
-    texts = _TEMPLATES[template](p)
-    subject = mask_text(f"ТКШ: {texts['kk'][0]} / {texts['ru'][0]} — {p.object}")
-    body = _SEPARATOR.join(f"{texts[lang][1]}\n\n{_SIGNATURE[lang]}" for lang in ("kk", "ru", "en"))
-    return Rendered(subject=subject, body=body + "\n")
+    return compose(_TEMPLATES[template](p), p.object)
