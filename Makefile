@@ -44,6 +44,10 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
+# The long variants of the reliability suite (docs/reliability.md, marker reliability_long) add a few minutes:
+# they run in CI (CI=true, as .ci/run sets it) or with RELIABILITY_LONG=1, and are left out otherwise.
+RELIABILITY_MARK := $(if $(filter true 1,$(CI) $(RELIABILITY_LONG)),,-m "not reliability_long")
+
 .PHONY: test
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(RELIABILITY_MARK) $(PYTEST_ARGS)

@@ -43,6 +43,9 @@ class OperatorConfig:
     standalone: bool = False  # no kopf peering (one replica, the sandbox, tests)
     peering_name: str = "tksh"
     priority: int = 0
+    # Seconds a replica's peering keep-alive stays valid: a standby takes over at most this long after the active
+    # replica died without saying goodbye (SIGKILL, node loss); kopf refreshes it every lifetime - 5..10 s.
+    peering_lifetime: int = 60
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_sender: str = "tksh@localhost"
@@ -61,7 +64,7 @@ class OperatorConfig:
     admission_insecure: bool = False  # plain HTTP (tests, local debugging); the API server needs HTTPS
     admission_certfile: str = ""  # PEM certificate and key; empty: kopf generates a self-signed pair
     admission_keyfile: str = ""
-    fast: bool = False  # short backoffs and timeouts, for tests and the sandbox
+    fast: bool = False  # short backoffs and timeouts, for tests and the sandbox (TKSH_FAST); never in production
     # Access tokens (JWT) for Active grants and the signing keys (tksh.handlers.tokens). The operator owns the
     # Secret signing_keys_secret (private keys) and publishes "<that>-public" for the decision points.
     signing_keys_secret: str = "tksh-signing-keys"
@@ -111,6 +114,9 @@ class OperatorConfig:
             raise ConfigError("admission_certfile and admission_keyfile: give both or neither")
         if not self.peering_name or not _NAMESPACE.match(self.peering_name):
             raise ConfigError(f"peering_name: {self.peering_name!r} must be a DNS-1123 label")
+        if not 3 <= self.peering_lifetime <= 3600:
+            raise ConfigError(f"peering_lifetime: {self.peering_lifetime} must be 3 to 3600 seconds (kopf refreshes "
+                              "the keep-alive every second at the least)")
         self._check_tokens()
         self._check_monitoring()
         for name, path in (("kubeconfig", self.kubeconfig), ("admission_certfile", self.admission_certfile),
@@ -188,6 +194,7 @@ class OperatorConfig:
             ("ops_port", "TKSH_OPS_PORT", int),
             ("peering_name", "TKSH_PEERING_NAME", str),
             ("priority", "TKSH_PRIORITY", int),
+            ("peering_lifetime", "TKSH_PEERING_LIFETIME", int),
             ("smtp_host", "TKSH_SMTP_HOST", str),
             ("smtp_port", "TKSH_SMTP_PORT", int),
             ("smtp_sender", "TKSH_SMTP_SENDER", str),
@@ -223,7 +230,8 @@ class OperatorConfig:
                     values[field] = kind(env[var])
                 except ValueError as exc:
                     raise ConfigError(f"{var}: {env[var]!r} is not a valid {kind.__name__}") from exc
-        for field, var in (("standalone", "TKSH_STANDALONE"), ("admission_insecure", "TKSH_ADMISSION_INSECURE")):
+        for field, var in (("standalone", "TKSH_STANDALONE"), ("admission_insecure", "TKSH_ADMISSION_INSECURE"),
+                           ("fast", "TKSH_FAST")):
             if var in env:
                 flag = env[var].strip().lower()
                 if flag not in _TRUE + _FALSE:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import signal
 import threading
 from collections.abc import Callable
 
@@ -18,7 +19,7 @@ import kopf
 
 from tksh.config import OperatorConfig
 from tksh.handlers import Context, build_registry
-from tksh.handlers.settings import make_settings
+from tksh.handlers.settings import Unending, make_settings
 from tksh.metrics import OperatorMetrics
 from tksh.opsserver import OpsServer
 
@@ -46,17 +47,37 @@ async def run_operator(
     metrics = metrics or OperatorMetrics()
     ready = ready_flag if ready_flag is not None else asyncio.Event()
     registry = build_registry(Context(config=config, metrics=metrics))
-    async with OpsServer(metrics, ready.is_set, host=config.ops_host, port=config.ops_port) as ops:
-        if on_started is not None:
-            on_started(OperatorHandle(config, metrics, ops.port))
-        await kopf.operator(
-            registry=registry,
-            settings=make_settings(config),
-            clusterwide=not config.namespaces,
-            namespaces=config.namespaces,
-            stop_flag=stop_flag,
-            ready_flag=ready,
-        )
+    settings = make_settings(config)
+    # Created before kopf starts, so kopf does not treat it as its own; ends the endless API retries at stop.
+    ender = asyncio.create_task(_end_retries_when_stopped(settings, stop_flag), name="tksh-end-retries")
+    try:
+        async with OpsServer(metrics, ready.is_set, host=config.ops_host, port=config.ops_port) as ops:
+            if on_started is not None:
+                on_started(OperatorHandle(config, metrics, ops.port))
+            await kopf.operator(
+                registry=registry,
+                settings=settings,
+                clusterwide=not config.namespaces,
+                namespaces=config.namespaces,
+                stop_flag=stop_flag,
+                ready_flag=ready,
+            )
+    finally:
+        ender.cancel()
+
+
+async def _end_retries_when_stopped(settings: kopf.OperatorSettings, stop_flag: Flag | None) -> None:
+    """Once ``stop_flag`` is set, API requests stop retrying (see :class:`tksh.handlers.settings.Unending`)."""
+    backoffs = settings.networking.error_backoffs
+    if stop_flag is None or not isinstance(backoffs, Unending):
+        return
+    if isinstance(stop_flag, asyncio.Event):
+        await stop_flag.wait()
+    else:
+        # A thread's flag cannot be awaited; a waiting worker thread would hold asyncio.run()'s exit if never set.
+        while not stop_flag.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    backoffs.stop()
 
 
 class OperatorThread:
@@ -105,5 +126,21 @@ class OperatorThread:
 
 
 def run_operator_blocking(config: OperatorConfig) -> None:
-    """The ``tksh operator`` command: kopf's own SIGINT/SIGTERM handlers stop it gracefully."""
-    asyncio.run(run_operator(config))
+    """The ``tksh operator`` command, until SIGINT or SIGTERM stops it gracefully.
+
+    The signals are handled here, in the main thread, and the operator runs in an :class:`OperatorThread`
+    (kopf then leaves the signals alone): a signal sets the stop flag, which also ends the endless API
+    retries, so a stop is never held up by an API server that is down or forbids the last requests.
+    """
+    thread = OperatorThread(config)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        thread.stop_flag.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    thread._thread.start()
+    while thread.alive:
+        thread._thread.join(0.5)
+    if thread.error is not None:
+        raise thread.error

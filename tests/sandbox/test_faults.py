@@ -65,3 +65,13 @@ async def test_kmock_reactions_also_answer_first_without_changing_state(embedded
     assert embedded_api.store.get("widgets", "default", "w1") is None
     accepted = await call(embedded_api, "POST", WIDGETS, widget("w1"))
     assert accepted.status == 201
+
+
+async def test_a_fault_can_refuse_watches_only_as_a_role_without_watch_does(embedded_api: EmbeddedAPIServer) -> None:
+    fault = embedded_api.faults.inject(403, method="GET", resource="widgets", watch=True, times=None)
+    assert (await call(embedded_api, "GET", WIDGETS)).status == 200  # the list is allowed
+    refused = await call(embedded_api, "GET", WIDGETS, params={"watch": "true", "timeoutSeconds": "1"})
+    assert (refused.status, refused.body["reason"]) == (403, "Forbidden")
+    assert fault.hits == 1
+    embedded_api.faults.inject(500, method="GET", resource="widgets", watch=False)
+    assert (await call(embedded_api, "GET", WIDGETS)).status == 500  # watch=False: all but watches

@@ -72,6 +72,22 @@ async def test_field_selectors(embedded_api: EmbeddedAPIServer, selector: str, n
     assert [item["metadata"]["name"] for item in reply.body["items"]] == names
 
 
+@pytest.mark.parametrize(("namespace", "selector", "names"), [
+    ("other", {"fieldSelector": "metadata.name=c"}, ["c"]),
+    ("other", {"fieldSelector": "metadata.name=a"}, []),  # a is in default
+    ("other", {"fieldSelector": "metadata.name=c", "labelSelector": "app=y"}, []),
+    ("other", {"fieldSelector": "metadata.name=c,spec.size=large"}, []),
+    ("default", {"fieldSelector": "metadata.name=a,metadata.namespace=default"}, ["a"]),
+])
+async def test_a_name_selector_in_a_namespace_reads_that_object_only(
+    embedded_api: EmbeddedAPIServer, namespace: str, selector: dict[str, str], names: list[str]
+) -> None:
+    await _populate(embedded_api)
+    reply = await call(embedded_api, "GET", f"/apis/example.test/v1/namespaces/{namespace}/widgets", params=selector)
+    assert reply.status == 200
+    assert [item["metadata"]["name"] for item in reply.body["items"]] == names
+
+
 async def test_unsupported_field_selectors_and_bad_label_selectors_are_400(embedded_api: EmbeddedAPIServer) -> None:
     fields = await call(embedded_api, "GET", ALL_WIDGETS, params={"fieldSelector": "spec.owner.bin=1"})
     assert fields.status == 400

@@ -75,6 +75,11 @@ def test_none_overrides_leave_the_environment_alone() -> None:
         ("TKSH_STANDALONE", "", "standalone", False),
         ("TKSH_ADMISSION_INSECURE", "true", "admission_insecure", True),
         ("TKSH_ADMISSION_INSECURE", "no", "admission_insecure", False),
+        ("TKSH_PEERING_LIFETIME", "15", "peering_lifetime", 15),
+        ("TKSH_FAST", "true", "fast", True),
+        ("TKSH_FAST", "1", "fast", True),
+        ("TKSH_FAST", "off", "fast", False),
+        ("TKSH_FAST", "", "fast", False),
     ],
 )
 def test_each_variable_sets_its_setting(var: str, raw: str, field: str, expected: Any) -> None:
@@ -116,6 +121,9 @@ def test_the_lifecycle_gets_the_registration_settings() -> None:
         ({"TKSH_TEST_PROBE_INTERVAL": ""}, "TKSH_TEST_PROBE_INTERVAL"),
         ({"TKSH_STANDALONE": "ture"}, "TKSH_STANDALONE: 'ture' is not a boolean"),
         ({"TKSH_ADMISSION_INSECURE": "maybe"}, "TKSH_ADMISSION_INSECURE"),
+        ({"TKSH_FAST": "quick"}, "TKSH_FAST: 'quick' is not a boolean"),
+        ({"TKSH_PEERING_LIFETIME": "2"}, "peering_lifetime: 2 must be 3 to 3600 seconds"),
+        ({"TKSH_PEERING_LIFETIME": "1.5"}, "TKSH_PEERING_LIFETIME: '1.5' is not a valid int"),
         # the rules of __post_init__ name the setting
         ({"TKSH_SMTP_PORT": "70000"}, "smtp_port: 70000 is outside 0..65535"),
         ({"TKSH_OPS_PORT": "-1"}, "ops_port"),
@@ -172,3 +180,64 @@ def test_bad_values_name_the_setting(env: dict[str, str], message: str, files: d
 def test_overrides_are_validated_too(field: str, value: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         OperatorConfig.from_env({}, **{field: value})
+
+
+# --- access tokens and signing keys (tksh.handlers.tokens) -----------------------------------------------------------
+
+
+def test_token_and_key_settings_are_read() -> None:
+    config = OperatorConfig.from_env({
+        "TKSH_SIGNING_KEYS_SECRET": "keys.tksh", "TKSH_SIGNING_KEYS_NAMESPACE": "tksh-system",
+        "TKSH_TOKEN_ISSUER": "https://tksh.example/", "TKSH_TOKEN_AUDIENCE": "decisions",
+        "TKSH_TOKEN_LIFETIME": "3600", "TKSH_KEY_ROTATION_PERIOD": "7200",
+    })
+    assert (config.signing_keys_secret, config.signing_keys_namespace) == ("keys.tksh", "tksh-system")
+    assert (config.token_issuer, config.token_audience) == ("https://tksh.example/", "decisions")
+    assert (config.token_lifetime, config.key_rotation_period) == (3600.0, 7200.0)
+
+
+def test_token_defaults_match_what_the_decision_point_pins() -> None:
+    from tksh.access.server import DEFAULT_AUDIENCE, DEFAULT_ISSUER
+
+    config = OperatorConfig()
+    assert (config.token_issuer, config.token_audience) == (DEFAULT_ISSUER, DEFAULT_AUDIENCE)
+    assert (config.token_lifetime, config.key_rotation_period) == (86400.0, 30 * 86400.0)
+    assert config.signing_keys_secret == "tksh-signing-keys"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TKSH_SIGNING_KEYS_SECRET": "Keys"}, "signing_keys_secret: 'Keys' must be a Secret name"),
+        ({"TKSH_SIGNING_KEYS_SECRET": "k" * 247}, "at most 246 characters"),
+        ({"TKSH_SIGNING_KEYS_SECRET": ""}, "signing_keys_secret: ''"),
+        ({"TKSH_SIGNING_KEYS_NAMESPACE": "tksh.system"}, "signing_keys_namespace: 'tksh.system' must be a namespace"),
+        ({"TKSH_TOKEN_ISSUER": ""}, "token_issuer: '' must be non-empty"),
+        ({"TKSH_TOKEN_AUDIENCE": " aud"}, "token_audience: ' aud'"),
+        ({"TKSH_TOKEN_LIFETIME": "soon"}, "TKSH_TOKEN_LIFETIME: 'soon' is not a valid float"),
+        ({"TKSH_TOKEN_LIFETIME": "1"}, "token_lifetime: 1 must be a finite number of seconds, at least 5"),
+        ({"TKSH_TOKEN_LIFETIME": "inf"}, "token_lifetime: inf"),
+        ({"TKSH_TOKEN_LIFETIME": "nan"}, "token_lifetime: nan"),
+        ({"TKSH_TOKEN_LIFETIME": "86400", "TKSH_KEY_ROTATION_PERIOD": "100000"},
+         "key_rotation_period: 100000 s must be at least twice token_lifetime (172800 s)"),
+        ({"TKSH_KEY_ROTATION_PERIOD": "inf"}, "key_rotation_period: inf"),
+    ],
+)
+def test_bad_token_settings_name_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        OperatorConfig.from_env(env)
+    assert message in str(refused.value)
+
+
+def test_fast_mode_is_off_unless_asked_for_and_an_override_wins() -> None:
+    """``TKSH_FAST`` (short kopf and outbox backoffs) lets ``tksh operator`` itself run in the tests' fast mode."""
+    assert OperatorConfig.from_env({}).fast is False
+    assert OperatorConfig.from_env({"TKSH_FAST": "yes"}).fast is True
+    assert OperatorConfig.from_env({"TKSH_FAST": "yes"}, fast=False).fast is False
+
+
+def test_the_peering_lifetime_bounds_a_standby_takeover_and_reaches_kopf() -> None:
+    from tksh.handlers.settings import make_settings
+
+    assert OperatorConfig().peering_lifetime == 60  # kopf's default: a standby takes over within a minute
+    assert make_settings(OperatorConfig(peering_lifetime=7)).peering.lifetime == 7

@@ -24,11 +24,15 @@ class Context:
 
 
 def build_registry(ctx: Context) -> kopf.OperatorRegistry:
-    from tksh.handlers import admission, directory, login, registration
+    from tksh.handlers import admission, directory, grants, kopfscale, login, monitoring, registration, tokens
 
+    kopfscale.install()
     registry = kopf.OperatorRegistry()
     login.register(registry, ctx)
     directory.register(registry, ctx)
     registration.register(registry, ctx)
     admission.register(registry, ctx)
+    tokens.register(registry, ctx)
+    grants.register(registry, ctx)
+    monitoring.register(registry, ctx)
     return registry

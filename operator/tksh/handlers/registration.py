@@ -61,6 +61,12 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def _flag(body: kopf.Body) -> str | None:
+    """The grant named by the ``tksh.kz/false-information`` annotation (§20.6), if any."""
+    value = body.meta.annotations.get(f"{GROUP}/false-information")
+    return value if isinstance(value, str) and value else None
+
+
 def _differs(fields: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
     """Whether a status merge patch (``None`` deletes) would change ``status``."""
     return any(status.get(key) != value for key, value in fields.items())
@@ -130,10 +136,10 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         for phase in DIGITAL_OBJECT_PHASES:
             ctx.metrics.applications.labels(phase=phase).set(sum(1 for p in phases.values() if p == phase))
         ctx.metrics.applications_overdue.set(sum(overdue.values()))
-        ctx.metrics.notifications_pending.set(sum(pending.values()))
+        ctx.metrics.set_pending("registration", sum(pending.values()))
 
     @kopf.index(GROUP, VERSION, "subjectfunctions", registry=registry, id=INDEX)
-    def index_function(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+    async def index_function(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
         return {name: {"metadata": {"name": name}, "spec": dict(spec)}}
 
     @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, id="lifecycle", cancellation_timeout=10.0)
@@ -158,7 +164,8 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
                 status = written if written is not None else dict(body.get("status") or {})
                 directory = directory_from_objects(v for store_ in functions.values() for v in store_)
                 plan: Plan = reconcile_application(dict(body.spec), status, generation, directory, _now(),
-                                                   lifecycle_config, ref=ref, test=result)
+                                                   lifecycle_config, ref=ref, test=result,
+                                                   false_information=_flag(body))
                 result = None
                 if _differs(plan.status, status):
                     stored = await store(plan.status)
@@ -206,8 +213,11 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
     async def sleep(stopped: kopf.DaemonStopped, body: kopf.Body, generation: int,
                     wake_at: datetime.datetime | None) -> None:
         """Until ``wake_at``, a new generation of the spec, or the daemon's stop."""
-        while not stopped and int(body.meta.get("generation") or 1) == generation:
+        flag = _flag(body)  # set by the grant handlers on §20.6: shown at once, like a spec change
+        while not stopped and int(body.meta.get("generation") or 1) == generation and _flag(body) == flag:
             left = poll if wake_at is None else (wake_at - _now()).total_seconds()
             if left <= 0:
                 return
-            await stopped.wait(min(left, poll))
+            # A plain sleep, not stopped.wait(timeout): that leaves a kopf task ending in TimeoutError, which kopf
+            # re-raises at exit. The loop re-checks ``stopped`` at least every ``poll`` seconds.
+            await asyncio.sleep(min(left, poll))

@@ -19,7 +19,8 @@ _MESSAGES: dict[int, str] = {
 
 @dataclass
 class Fault:
-    """One injected fault; ``times=None`` means forever. ``subresource=""`` matches the main resource only."""
+    """One injected fault; ``times=None`` means forever. ``subresource=""`` matches the main resource only;
+    ``watch=True`` only watch requests, ``False`` all but watches."""
 
     status: int
     method: str | None = None
@@ -30,6 +31,7 @@ class Fault:
     times: int | None = 1
     retry_after: int | None = None
     message: str | None = None
+    watch: bool | None = None
     hits: int = 0
 
     @property
@@ -37,8 +39,10 @@ class Fault:
         return self.times is not None and self.hits >= self.times
 
     def matches(self, method: str, plural: str | None, group: str | None, subresource: str | None,
-                namespace: str | None, name: str | None) -> bool:
+                namespace: str | None, name: str | None, watch: bool = False) -> bool:
         if self.exhausted or (self.method is not None and self.method.upper() != method.upper()):
+            return False
+        if self.watch is not None and self.watch != watch:
             return False
         if self.resource is not None and self.resource not in (plural, f"{plural}.{group}" if group else plural):
             return False
@@ -78,16 +82,19 @@ class Faults:
 
     def inject(self, status: int = 500, *, method: str | None = None, resource: str | None = None,
                subresource: str | None = None, namespace: str | None = None, name: str | None = None,
-               times: int | None = 1, retry_after: int | None = None, message: str | None = None) -> Fault:
+               times: int | None = 1, retry_after: int | None = None, message: str | None = None,
+               watch: bool | None = None) -> Fault:
         """Answer the next ``times`` matching requests with ``status``.
 
         ``resource`` is a plural (``digitalobjects``) or ``plural.group``; None matches any request, even
         discovery. ``subresource="status"`` matches only status writes, ``""`` only the main resource,
-        None both. For 429, pass ``retry_after`` to get the ``Retry-After`` header (defaults to 1 second).
+        None both. ``watch=True`` matches only watch requests (a role with ``list`` but not ``watch``: 403),
+        ``False`` all others, None both. For 429, pass ``retry_after`` to get the ``Retry-After`` header
+        (defaults to 1 second).
         """
         if status == 429 and retry_after is None:
             retry_after = 1
-        fault = Fault(status, method, resource, subresource, namespace, name, times, retry_after, message)
+        fault = Fault(status, method, resource, subresource, namespace, name, times, retry_after, message, watch)
         self.pending.append(fault)
         return fault
 
@@ -100,9 +107,9 @@ class Faults:
         self._expiries.clear()
 
     def take(self, method: str, path: str, plural: str | None, group: str | None, subresource: str | None,
-             namespace: str | None, name: str | None) -> Fault | None:
+             namespace: str | None, name: str | None, watch: bool = False) -> Fault | None:
         for fault in self.pending:
-            if fault.matches(method, plural, group, subresource, namespace, name):
+            if fault.matches(method, plural, group, subresource, namespace, name, watch):
                 fault.hits += 1
                 self.injected.append(Injected(fault.status, method.upper(), path, fault))
                 self.pending[:] = [f for f in self.pending if not f.exhausted]

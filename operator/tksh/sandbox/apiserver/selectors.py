@@ -124,7 +124,24 @@ def fields_match(requirements: Sequence[FieldRequirement], obj: Mapping[str, Any
 Matcher = Callable[[Mapping[str, Any]], bool]
 
 
-def make_matcher(labels: Sequence[Requirement], fields: Sequence[FieldRequirement]) -> Matcher:
-    def matcher(obj: Mapping[str, Any]) -> bool:
-        return labels_match(labels, obj) and fields_match(fields, obj)
-    return matcher
+@dataclass(frozen=True)
+class Selection:
+    """A label and field selection; ``name`` is the one name a ``metadata.name=`` requirement leaves, which a
+    list then reads directly (as the real server does) instead of matching every object of the resource."""
+
+    labels: Sequence[Requirement]
+    fields: Sequence[FieldRequirement]
+
+    def __call__(self, obj: Mapping[str, Any]) -> bool:
+        return labels_match(self.labels, obj) and fields_match(self.fields, obj)
+
+    @property
+    def name(self) -> str | None:
+        for req in self.fields:
+            if req.path == "metadata.name" and not req.negate:
+                return req.value
+        return None
+
+
+def make_matcher(labels: Sequence[Requirement], fields: Sequence[FieldRequirement]) -> Selection:
+    return Selection(tuple(labels), tuple(fields))

@@ -229,8 +229,9 @@ class EmbeddedAPIServer(kmock.KubernetesEmulator):
         """The one fallback reaction. Synchronous on purpose: KMock keeps per-reaction response state."""
         route = parse_route(request.url.path)
         method = str(request.method.value).upper()
+        watch = method == "GET" and request.params.get("watch") in ("true", "1")
         fault = self.faults.take(method, request.url.path, route.plural, route.group, route.subresource,
-                                 route.namespace, route.name)
+                                 route.namespace, route.name, watch)
         if fault is not None:
             return respond(fault.status, fault.body(), fault.headers())
         try:

@@ -111,7 +111,11 @@ class Store:
     def list_objects(self, info: ResourceInfo, namespace: str | None,
                      matcher: Matcher) -> tuple[builtins.list[Obj], str]:
         bucket = self._objects[info.storage_key]
-        keys = sorted(key for key in bucket if namespace is None or key[0] == namespace)
+        name = getattr(matcher, "name", None)  # metadata.name=...: one object, read by its key (no scan)
+        if name is not None and (namespace is not None or not info.namespaced):
+            keys = [key for key in ((namespace or "", name),) if key in bucket]
+        else:
+            keys = sorted(key for key in bucket if namespace is None or key[0] == namespace)
         return [present(info, bucket[key]) for key in keys if matcher(bucket[key])], self.resource_version
 
     def read(self, info: ResourceInfo, namespace: str | None, name: str) -> Obj:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from tksh.sandbox.apiserver.store import WriteResult
 
 # Every response sets all of these (None = absent): KMock merges a reaction's headers across requests.
 _HEADERS = ("Warning", "Retry-After", "Content-Type", "Cache-Control")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def not_allowed() -> APIError:
@@ -67,6 +69,8 @@ def write_options(request: kmock.Request) -> dict[str, Any]:
 
 def written(result: WriteResult, status: int) -> Response:
     """The stored object; unknown (pruned) fields reported in ``Warning`` headers, as a real server does."""
-    quoted = [w.replace("\\", "\\\\").replace('"', '\\"') for w in result.warnings]
+    # A field name may hold control characters; a header may not (Go's server turns CR/LF into spaces, aiohttp
+    # refuses any of them and drops the connection), so every one becomes a space.
+    quoted = [_CONTROL.sub(" ", w.replace("\\", "\\\\").replace('"', '\\"')) for w in result.warnings]
     headers = {"Warning": ", ".join(f'299 - "{w}"' for w in quoted)} if quoted else {}
     return respond(status if result.created else 200, result.obj, headers)
