@@ -7,6 +7,9 @@ Subcommands:
   tksh approve NAME [-n NS]       approve an application (kubectl tksh approve ...)
   tksh reject NAME --reason TEXT  reject an application, saying why
   tksh status [-n NS | -A]        the queue of applications by review deadline
+  tksh revoke GRANT --reason TEXT end an access grant (§20.2); also refuse, terminate --ground G
+  tksh report [--from --to]       uptime, incidents, time to restore and breaches per target
+  tksh authz [...]                the decision point (and the public status page /status)
   tksh version
 """
 
