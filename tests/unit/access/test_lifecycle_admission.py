@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.unit.access.test_lifecycle import T0, active, obj, request, run, stamp
-from tksh.access.admission import PRINCIPAL_UNKNOWN, check_grant, facts_of
+from tksh.access.admission import PRINCIPAL_UNKNOWN, FieldProblemError, check_grant, facts_of
 from tksh.resources.accessgrant import TerminationReason as R
 
 
@@ -98,3 +98,25 @@ def test_a_bad_identifier_is_refused_naming_it() -> None:
     bad = obj("plain")
     bad["spec"]["subject"]["id"] = "Bad Id"
     assert field_of(bad) == "spec.subject.id"
+
+
+def test_the_facts_of_one_stored_version_are_read_once() -> None:
+    stored = obj("cached") | {"status": {"phase": "Active"}}
+    stored["metadata"] = {**stored["metadata"], "resourceVersion": "41"}
+    first = facts_of(stored)
+    assert facts_of(copy.deepcopy(stored)) is first  # the same uid and resourceVersion: the same content
+    newer = copy.deepcopy(stored)
+    newer["metadata"]["resourceVersion"], newer["status"]["phase"] = "42", "Terminated"
+    assert facts_of(newer).phase == "Terminated" and facts_of(stored) is first
+    unstored = copy.deepcopy(stored)
+    del unstored["metadata"]["resourceVersion"]
+    assert facts_of(unstored) == first and facts_of(unstored) is not first  # no version: read each time
+
+
+def test_an_unreadable_stored_version_is_refused_every_time() -> None:
+    broken = obj("broken", subject="140540001231")  # twelve digits: not an opaque id
+    broken["metadata"] = {**broken["metadata"], "resourceVersion": "7"}
+    for _ in range(2):
+        with pytest.raises(FieldProblemError) as refused:
+            facts_of(broken)
+        assert refused.value.problem.field == "spec.subject.id"
