@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import logging
 
 import pytest
@@ -26,6 +27,7 @@ def test_kopf_still_blocks_handlers_on_one_toggle_per_listed_object() -> None:
     source = inspect.getsource(processing.process_resource_event)
     assert "operator_indexed.drop_toggle(" in source and "operator_indexed.wait_for(True)" in source
     assert {"_condition", "_toggles"} <= set(vars(aiotoggles.ToggleSet(all)))
+    assert aiotoggles.ToggleSet.wait_for is kopfscale._wait_for
 
 
 async def test_waiters_are_woken_once_when_the_last_toggle_goes_not_per_toggle() -> None:
@@ -50,6 +52,45 @@ async def test_waiters_are_woken_once_when_the_last_toggle_goes_not_per_toggle()
     await toggles.drop_toggle(blocker)
     await asyncio.wait_for(asyncio.gather(*waiters), timeout=5)
     assert woken == 1 and toggles.is_on()
+
+
+async def test_woken_waiters_go_on_a_batch_per_turn_of_the_loop_so_others_run_in_between() -> None:
+    """After a listing every object's worker waits; once the set turns on they must not all run in one turn."""
+    toggles = aiotoggles.ToggleSet(all)
+    blocker = await toggles.make_toggle(name="resource listing")
+    done: list[int] = []
+    probe_saw: list[int] = []
+
+    async def worker(n: int) -> None:
+        await toggles.wait_for(True)
+        done.append(n)  # the object's processing would run here, synchronously
+
+    async def probe() -> None:  # /healthz, a peering keep-alive: anything else in the loop
+        while len(done) < 1000:
+            probe_saw.append(len(done))
+            await asyncio.sleep(0)
+
+    workers = [asyncio.create_task(worker(n)) for n in range(1000)]
+    await asyncio.sleep(0)
+    await toggles.drop_toggle(blocker)
+    watcher = asyncio.create_task(probe())
+    await asyncio.wait_for(asyncio.gather(*workers, watcher), timeout=5)
+    assert sorted(done) == list(range(1000))
+    between = [n for n in probe_saw if 0 < n < 1000]
+    assert between, "nothing else ran while the woken waiters went on"
+    assert all(b - a <= 2 * kopfscale.BATCH for a, b in itertools.pairwise(between)), between[:20]
+
+
+async def test_a_waiter_that_need_not_wait_goes_on_at_once() -> None:
+    toggles = aiotoggles.ToggleSet(all)
+    await asyncio.wait_for(toggles.wait_for(True), timeout=1)  # empty: on
+    cancelled = asyncio.create_task(toggles.wait_for(False))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    off = await toggles.make_toggle(False)
+    await asyncio.wait_for(toggles.wait_for(False), timeout=1)
+    await toggles.drop_toggle(off)
+    assert cancelled.cancelled()
 
 
 async def test_a_set_that_turns_on_or_off_still_wakes_its_waiters() -> None:

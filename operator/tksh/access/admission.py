@@ -50,18 +50,20 @@ _facts_cache: collections.OrderedDict[tuple[str, str, str | None], GrantFacts | 
     collections.OrderedDict()
 
 
-def facts_of(obj: Mapping[str, Any], namespace: str | None = None) -> GrantFacts:
+def facts_of(obj: Mapping[str, Any], namespace: str | None = None, *, stored: bool = False) -> GrantFacts:
     """The facts of a grant object (``namespace`` fills a missing ``metadata.namespace``).
 
-    Raises :class:`FieldProblemError` naming the offending field. A stored object (one with a ``uid`` and a
-    ``resourceVersion``, which together name one content) is read once: the operator asks for the same watch
-    event's facts in its index, its lifecycle and its token handler, and validating the whole object is the
-    costly part (issue #7, item 5). The last few thousand answers are kept.
+    Raises :class:`FieldProblemError` naming the offending field. ``stored``: ``obj`` is a version exactly as the
+    API server stored it (a watch event, a list item, a write's answer), so its ``uid`` and ``resourceVersion``
+    name its content and it is read once: the operator asks for the same watch event's facts in its index, its
+    lifecycle and its token handler, and validating the whole object is the costly part (issue #7, item 5); the
+    last few thousand answers are kept. Never for an object changed since it was read (an admission request's
+    new object carries the old ``resourceVersion``), nor for one built locally.
     """
     meta_of = obj.get("metadata")
     uid, version = (meta_of.get("uid"), meta_of.get("resourceVersion")) if isinstance(meta_of, Mapping) else (None,
                                                                                                              None)
-    if not (isinstance(uid, str) and uid and isinstance(version, str) and version):
+    if not (stored and isinstance(uid, str) and uid and isinstance(version, str) and version):
         return _facts_of(obj, namespace)
     key = (uid, version, namespace)
     known = _facts_cache.get(key)

@@ -259,18 +259,20 @@ def reconcile(
     now: datetime.datetime,
     *,
     timezone: str = DEFAULT_TIMEZONE,
+    stored: bool = False,
 ) -> GrantPlan:
     """Where the grant ``obj`` stands at ``now`` (see the module description). Pure: the same inputs give the
     same plan; a plan's status fed back in gives no new Event and no new e-mail.
 
     ``grants``: every grant of the namespace the operator knows, by id (``namespace/name``); ``same_subject``:
     those with this grant's ``subject.id`` (a superset is fine); ``functions``: the directory, name -> Ready.
+    ``stored``: ``obj`` is a version exactly as the API server stored it (see :func:`~tksh.access.admission.facts_of`).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     run = _Run(obj, now, timezone)
     try:
-        facts: GrantFacts | None = facts_of(obj)
+        facts: GrantFacts | None = facts_of(obj, stored=stored)
     except FieldProblemError as error:
         facts, problem = None, error.problem
     if run.status.get("terminated") or run.old_phase == "Terminated":

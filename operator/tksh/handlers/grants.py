@@ -91,7 +91,7 @@ def indexed_of(body: Mapping[str, Any]) -> Indexed:
     created = None
     try:
         created = parse_time((body.get("metadata") or {}).get("creationTimestamp"))
-        facts = facts_of(body)
+        facts = facts_of(body, stored=True)  # a watch event's or a list's body, or a write's answer
     except (FieldProblemError, ValueError):
         return Indexed(None, created)
     facts = dataclasses.replace(facts, owner_bin=_shared(facts.owner_bin), functions=_shared(facts.functions),
@@ -321,7 +321,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         grants, functions = views()
         subject = str((body.get("spec") or {}).get("subject", {}).get("id") or "")
         plan = reconcile(body, grants, same_subject(str(meta.get("namespace")), subject), functions, _now(),
-                         timezone=config.timezone)
+                         timezone=config.timezone, stored=True)  # bodies here are stored versions, never edited
         return plan, {k: plan.status[k] for k in _OWNED if status.get(k) != plan.status[k]}
 
     async def process(key: str, body: Mapping[str, Any] | None) -> datetime.datetime | None:

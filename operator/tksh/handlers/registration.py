@@ -16,9 +16,11 @@ patch, so two writers would lose each other's marks). One pass of the daemon:
    idempotency key);
 4. runs the integration test when the plan asks for it (N probes in a row within the time limit)
    and, if so, starts the next pass at once with its :class:`TestResult`;
-5. otherwise sleeps until ``plan.wake_at``, waking early when the spec's generation changes (a
-   short in-memory poll of the live body: no second handler, no shared state between tasks) or
-   when the daemon is stopped.
+5. otherwise sleeps until ``plan.wake_at``, waking early when the spec's generation changes or the
+   §20.6 flag appears (the ``lifecycle-wake`` event handler sets the daemon's wake-up event on every
+   watch event of its object, after kopf has refreshed the live body; the daemon re-checks and sleeps on
+   if neither changed), or when the daemon is stopped. No timer per object at rest: 1,000 applications
+   used to poll their bodies every 2 s (every 0.2 s in the test configuration; issue #7, item 5).
 
 Writes go through kopf's own API client (``patch_obj``, with the operator's credentials) rather than
 a daemon's ``patch`` kwarg, which kopf applies only when the daemon function returns.
@@ -112,31 +114,54 @@ async def integration_test(spec: Mapping[str, Any], request: TestRequest, interv
     return TestResult(True, "TestPassed", f"{request.probes} probes in a row passed", request.generation)
 
 
+async def _woken(wake: asyncio.Event, stopped: kopf.DaemonStopped, timeout: float) -> None:  # noqa: ASYNC109
+    """Until ``wake`` is set, the daemon is stopped, or ``timeout`` seconds. Our own timeout, not
+    ``stopped.wait(timeout)``: that leaves a kopf task ending in TimeoutError, which kopf re-raises at exit."""
+    waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())}
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+
 def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
     config = ctx.config
     lifecycle_config = config.lifecycle()
     smtp = SmtpSettings(host=config.smtp_host, port=config.smtp_port, sender=config.smtp_sender)
     api_settings = make_settings(config)
-    poll = 0.2 if config.fast else 2.0
+    # A daemon re-checks its body this often even without a wake-up: a safety net only, the same in the tests'
+    # fast configuration, so a lost wake-up shows there as a test running out of time.
+    safety = 60.0
     backoff = Backoff(initial=datetime.timedelta(seconds=0.5), maximum=datetime.timedelta(seconds=5)) if config.fast \
         else Backoff()
-    phases: dict[str, str] = {}
-    overdue: dict[str, bool] = {}
-    pending: dict[str, int] = {}
+    known: dict[str, tuple[str, bool, int]] = {}  # uid -> (phase, overdue, pending e-mails)
+    totals: dict[str, int] = dict.fromkeys(DIGITAL_OBJECT_PHASES, 0) | {"": 0, "overdue": 0, "pending": 0}
+    wakes: dict[str, asyncio.Event] = {}  # uid -> the lifecycle daemon's wake-up
+    for phase in DIGITAL_OBJECT_PHASES:
+        ctx.metrics.applications.labels(phase=phase).set(0)
 
     def publish(uid: str, status: Mapping[str, Any] | None) -> None:
-        if status is None:
-            for known in (phases, overdue, pending):
-                known.pop(uid, None)
-        else:
-            phases[uid] = str(status.get("phase") or "")
+        """The gauges, kept per application in O(1) (not recounted over every application on every pass)."""
+        entry = None
+        if status is not None:
+            phase = str(status.get("phase") or "")
             cond = get_condition(status.get("conditions"), "ReviewOverdue") or {}
-            overdue[uid] = cond.get("status") == "True" and phases[uid] == "UnderReview"
-            pending[uid] = sum(1 for e in status.get("outbox") or () if e.get("state", "Pending") == "Pending")
-        for phase in DIGITAL_OBJECT_PHASES:
-            ctx.metrics.applications.labels(phase=phase).set(sum(1 for p in phases.values() if p == phase))
-        ctx.metrics.applications_overdue.set(sum(overdue.values()))
-        ctx.metrics.set_pending("registration", sum(pending.values()))
+            entry = (phase, cond.get("status") == "True" and phase == "UnderReview",
+                     sum(1 for e in status.get("outbox") or () if e.get("state", "Pending") == "Pending"))
+        old = known.pop(uid, None)
+        if entry is not None:
+            known[uid] = entry
+        for sign, item in ((-1, old), (1, entry)):
+            if item is not None:
+                totals[item[0] if item[0] in totals else ""] += sign
+                totals["overdue"] += sign * item[1]
+                totals["pending"] += sign * item[2]
+        for phase in {old[0] if old else "", entry[0] if entry else ""} & set(DIGITAL_OBJECT_PHASES):
+            ctx.metrics.applications.labels(phase=phase).set(totals[phase])
+        ctx.metrics.applications_overdue.set(totals["overdue"])
+        ctx.metrics.set_pending("registration", totals["pending"])
 
     @kopf.index(GROUP, VERSION, "subjectfunctions", registry=registry, id=INDEX)
     async def index_function(name: str, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
@@ -152,6 +177,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         namespace = references.NamespaceName(ref.namespace) if ref.namespace else None
         written: dict[str, Any] | None = None  # the status as this writer last stored it
         result: TestResult | None = None
+        wake = wakes.setdefault(ref.uid, asyncio.Event())
 
         async def store(fields: Mapping[str, Any]) -> dict[str, Any] | None:
             patched, _ = await patch_obj(settings=api_settings, resource=resource, namespace=namespace,
@@ -183,9 +209,18 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
                 wake_at = plan.wake_at
                 if plan.test is not None:
                     wake_at = min(wake_at or plan.test.not_before, plan.test.not_before)
-                await sleep(stopped, body, generation, wake_at)
+                await sleep(stopped, body, generation, wake_at, wake)
         finally:
             publish(ref.uid, None)
+            if wakes.get(ref.uid) is wake:
+                del wakes[ref.uid]
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="lifecycle-wake")
+    async def wake_lifecycle(uid: str, **_: Any) -> None:
+        """Every watch event of an application wakes its daemon (kopf has refreshed the daemon's body by now)."""
+        wake = wakes.get(uid)
+        if wake is not None:
+            wake.set()
 
     async def deliver_and_report(body: kopf.Body, status: dict[str, Any], store: Store) -> dict[str, Any] | None:
         """Send the due e-mails of the stored outbox; store the attempts; Events and metrics for each."""
@@ -211,13 +246,15 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
             logging.getLogger(__name__).info("e-mail %s not sent yet: %s", what, mask_text(attempt.result.error))
 
     async def sleep(stopped: kopf.DaemonStopped, body: kopf.Body, generation: int,
-                    wake_at: datetime.datetime | None) -> None:
-        """Until ``wake_at``, a new generation of the spec, or the daemon's stop."""
+                    wake_at: datetime.datetime | None, wake: asyncio.Event) -> None:
+        """Until ``wake_at``, a new generation of the spec or the §20.6 flag (each watch event sets ``wake``), or
+        the daemon's stop."""
         flag = _flag(body)  # set by the grant handlers on §20.6: shown at once, like a spec change
-        while not stopped and int(body.meta.get("generation") or 1) == generation and _flag(body) == flag:
-            left = poll if wake_at is None else (wake_at - _now()).total_seconds()
+        while True:
+            wake.clear()  # before the checks: an event after them wakes the wait below
+            if stopped or int(body.meta.get("generation") or 1) != generation or _flag(body) != flag:
+                return
+            left = safety if wake_at is None else (wake_at - _now()).total_seconds()
             if left <= 0:
                 return
-            # A plain sleep, not stopped.wait(timeout): that leaves a kopf task ending in TimeoutError, which kopf
-            # re-raises at exit. The loop re-checks ``stopped`` at least every ``poll`` seconds.
-            await asyncio.sleep(min(left, poll))
+            await _woken(wake, stopped, min(left, safety))

@@ -115,7 +115,7 @@ def _version(value: object) -> int | None:
 
 def _facts(body: Mapping[str, Any]) -> GrantFacts | None:
     try:
-        return facts_of(body)  # read once per stored version, shared with the lifecycle's handlers
+        return facts_of(body, stored=True)  # an event's body: read once per version, shared with the lifecycle
     except FieldProblemError:
         return None
 

@@ -103,14 +103,24 @@ def test_a_bad_identifier_is_refused_naming_it() -> None:
 def test_the_facts_of_one_stored_version_are_read_once() -> None:
     stored = obj("cached") | {"status": {"phase": "Active"}}
     stored["metadata"] = {**stored["metadata"], "resourceVersion": "41"}
-    first = facts_of(stored)
-    assert facts_of(copy.deepcopy(stored)) is first  # the same uid and resourceVersion: the same content
+    first = facts_of(stored, stored=True)
+    assert facts_of(copy.deepcopy(stored), stored=True) is first  # the same uid and resourceVersion: the same content
     newer = copy.deepcopy(stored)
     newer["metadata"]["resourceVersion"], newer["status"]["phase"] = "42", "Terminated"
-    assert facts_of(newer).phase == "Terminated" and facts_of(stored) is first
+    assert facts_of(newer, stored=True).phase == "Terminated" and facts_of(stored, stored=True) is first
     unstored = copy.deepcopy(stored)
     del unstored["metadata"]["resourceVersion"]
-    assert facts_of(unstored) == first and facts_of(unstored) is not first  # no version: read each time
+    assert facts_of(unstored, stored=True) == first and facts_of(unstored, stored=True) is not first
+
+
+def test_an_object_not_known_as_stored_is_read_each_time() -> None:
+    """An admission request's new object carries the resourceVersion of the old one: never the old one's facts."""
+    old = obj("edited") | {"status": {"phase": "Active"}}
+    old["metadata"] = {**old["metadata"], "resourceVersion": "7"}
+    assert facts_of(old, stored=True).functions == frozenset({"owners-association"})
+    new = copy.deepcopy(old)
+    new["spec"]["functions"] = ["housing-manager"]
+    assert facts_of(new).functions == frozenset({"housing-manager"})
 
 
 def test_an_unreadable_stored_version_is_refused_every_time() -> None:
@@ -118,5 +128,16 @@ def test_an_unreadable_stored_version_is_refused_every_time() -> None:
     broken["metadata"] = {**broken["metadata"], "resourceVersion": "7"}
     for _ in range(2):
         with pytest.raises(FieldProblemError) as refused:
-            facts_of(broken)
+            facts_of(broken, stored=True)
         assert refused.value.problem.field == "spec.subject.id"
+
+
+def test_an_update_is_judged_on_its_new_spec_even_when_the_stored_version_was_read() -> None:
+    """The operator has read (and cached) the stored delegate; an UPDATE's new object carries the same uid and
+    resourceVersion but widens the scope: the webhook must refuse it, not answer from the stored version's facts."""
+    old = delegate()
+    old["metadata"] = {**old["metadata"], "uid": "u-acct", "resourceVersion": "12"}
+    assert facts_of(old, stored=True).delegated_from is not None  # in the cache now
+    new = copy.deepcopy(old)
+    new["spec"]["scope"] = {"categories": [5, 9]}
+    assert field_of(new, old) == "spec.scope.categories"
