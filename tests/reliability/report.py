@@ -47,6 +47,24 @@ def table(runs: dict[str, dict[str, Any]], names: Sequence[str], header: Sequenc
     return lines
 
 
+def _per_second(f: dict[str, Any], prefix: str) -> str:
+    seconds = float(f[f"{prefix}rest_seconds"])
+    rates = {kind: round(n / seconds, 2) for kind, n in f[f"{prefix}requests_at_rest"].items()}
+    return f"{f[f'{prefix}requests_at_rest_total'] / seconds:.2f} ({_counts(rates)})"
+
+
+def _scale_row(f: dict[str, Any]) -> list[Any]:
+    cpu = f["cpu_seconds_to_converge"]
+    return [f"{f['digital_objects']:,}", f"{f['grants']:,}", f["emails"], f["applied_seconds"],
+            f"{f['converged_seconds']}: {f['grants_converged_seconds']}; {f['objects_converged_seconds']}",
+            f"{cpu['operator']}; {cpu['apiserver']}; {cpu['authz']}", f["operator_cpu_ms_per_grant"],
+            f"{f['requests_to_converge']:,} ({f['requests_to_converge'] / max(f['grants'], 1):.1f})",
+            _per_second(f, ""), f"{f['operator_rss_mib']} ({f['operator_peak_rss_mib']})",
+            f"{f['authz_rss_mib']} ({f['authz_peak_rss_mib']})",
+            f"{f['restart_ready_seconds']}; {f['restart_resync_seconds']}", _counts(f["restart_requests"]),
+            _per_second(f, "after_restart_")]
+
+
 def render(runs: dict[str, dict[str, Any]]) -> str:
     out: list[str] = []
     kill = ["kill-embedded-short", "kill-embedded-long", "kill-real-short", "kill-real-long"]
@@ -103,6 +121,14 @@ def render(runs: dict[str, dict[str, Any]]) -> str:
                             f"{f['decision_checks']} ({f['decisions_compared']:,})",
                             f"{f.get('decision_convergence_median', '—')}, {f['decision_convergence_max']}",
                             f.get("decision_rounds_max", "—")])
+    out += ["", "**5. Scale** (the operator a process, the embedded API server in the test process; see below)", ""]
+    out += table(runs, ["scale-embedded-short", "scale-embedded-long"],
+                 ["DigitalObjects", "AccessGrants", "e-mails", "applied (s)", "all reconciled (s): grants; objects",
+                  "CPU to converge (s): operator; API server; decision point", "operator CPU per grant (ms)",
+                  "requests to converge (per grant)", "requests at rest (per s)", "operator RSS (peak), MiB",
+                  "decision point RSS (peak), MiB", "restart: ready; resync (s)", "restart: requests",
+                  "at rest after the restart (per s)"],
+                 _scale_row)
     out += ["", "**6. Hostile input**", ""]
     out += table(runs, ["hostile-admit-short", "hostile-admit-long", "hostile-store-short", "hostile-store-long"],
                  ["examples", "mutation sites", "by rule", "kinds"],
