@@ -34,6 +34,12 @@ class OperatorMetrics:
             ["kind", "result"],
             registry=r,
         )
+        self.watch_errors = Counter(
+            "tksh_watch_errors_total",
+            "Watch-stream ERROR events other than 410 Gone (listed and watched again), by resource and code.",
+            ["resource", "code"],
+            registry=r,
+        )
 
         self.applications = Gauge(
             "tksh_applications",

@@ -10,6 +10,8 @@ Every ``interval`` (a seeded random delay) one fault, chosen with weights:
 ``drop``       every open watch stream ends (half of the time abruptly, mid-stream)
 ``410``        the next watch request gets a 410 Gone ``ERROR`` event; the open watches are dropped
                so that one comes at once
+``watch500``   the next watch request gets a 500 InternalError ``ERROR`` event (HTTP 200, as a real
+               server sends ``etcdserver: request timed out``); the open watches are dropped likewise
 =============  =================================================================================
 
 Faults are answered before anything changes in the store, as a real API server's admission and
@@ -24,8 +26,8 @@ import random
 
 from tests.reliability.harness import RecordingAPIServer
 
-KINDS = ("409", "429", "500", "503", "drop", "410")
-WEIGHTS = (3, 2, 3, 1, 2, 2)
+KINDS = ("409", "429", "500", "503", "drop", "410", "watch500")
+WEIGHTS = (3, 2, 3, 1, 2, 2, 2)
 
 
 class FaultInjector:
@@ -48,8 +50,11 @@ class FaultInjector:
             faults.inject(503)
         elif kind == "drop":
             self.api.drop_watches(abrupt=self.rng.random() < 0.5)
-        else:
+        elif kind == "410":
             faults.expire_watches()
+            self.api.drop_watches(abrupt=False)
+        else:
+            faults.error_watches(500)
             self.api.drop_watches(abrupt=False)
         self.planned[kind] += 1
         return kind
@@ -63,6 +68,7 @@ class FaultInjector:
                 self.inject_one()
 
     def answered(self) -> dict[str, int]:
-        """How many requests were answered with an injected status, by status."""
-        counts = collections.Counter(str(item.status) for item in self.api.faults.injected)
+        """How many requests were answered with an injected status, by status (``watch500``: an ERROR event)."""
+        counts = collections.Counter(f"watch{item.status}" if item.fault.event else str(item.status)
+                                     for item in self.api.faults.injected)
         return dict(sorted(counts.items()))

@@ -24,9 +24,20 @@ class Context:
 
 
 def build_registry(ctx: Context) -> kopf.OperatorRegistry:
-    from tksh.handlers import admission, directory, grants, kopfscale, login, monitoring, registration, tokens
+    from tksh.handlers import (
+        admission,
+        directory,
+        grants,
+        kopfscale,
+        kopfwatch,
+        login,
+        monitoring,
+        registration,
+        tokens,
+    )
 
     kopfscale.install()
+    kopfwatch.install(ctx.metrics)
     registry = kopf.OperatorRegistry()
     login.register(registry, ctx)
     directory.register(registry, ctx)

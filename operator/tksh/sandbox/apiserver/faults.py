@@ -20,7 +20,8 @@ _MESSAGES: dict[int, str] = {
 @dataclass
 class Fault:
     """One injected fault; ``times=None`` means forever. ``subresource=""`` matches the main resource only;
-    ``watch=True`` only watch requests, ``False`` all but watches."""
+    ``watch=True`` only watch requests, ``False`` all but watches. ``event=True``: answered as a watch ``ERROR``
+    event over HTTP 200 (:meth:`Faults.error_watches`), not as an HTTP error."""
 
     status: int
     method: str | None = None
@@ -33,6 +34,7 @@ class Fault:
     message: str | None = None
     watch: bool | None = None
     hits: int = 0
+    event: bool = False
 
     @property
     def exhausted(self) -> bool:
@@ -79,6 +81,7 @@ class Faults:
     pending: list[Fault] = field(default_factory=list)
     injected: list[Injected] = field(default_factory=list)
     _expiries: list[list[str | int | None]] = field(default_factory=list)  # [resource or None, times left]
+    _watch_errors: list[Fault] = field(default_factory=list)
 
     def inject(self, status: int = 500, *, method: str | None = None, resource: str | None = None,
                subresource: str | None = None, namespace: str | None = None, name: str | None = None,
@@ -102,9 +105,19 @@ class Faults:
         """Answer the next ``times`` watch requests (of ``resource``, or any) with a 410 Gone ERROR event."""
         self._expiries.append([resource, times])
 
+    def error_watches(self, status: int = 500, *, resource: str | None = None, namespace: str | None = None,
+                      times: int | None = 1, message: str | None = None) -> Fault:
+        """Answer the next ``times`` watch requests (of ``resource``, or any) with one ``ERROR`` event carrying a
+        ``status`` Status (HTTP 200, then the stream ends), as a real server does for e.g. 500 ``etcdserver:
+        request timed out``. Recorded in ``injected`` like :meth:`inject`; the fault's ``hits`` count the watches."""
+        fault = Fault(status, "GET", resource, None, namespace, None, times, None, message, True, event=True)
+        self._watch_errors.append(fault)
+        return fault
+
     def clear(self) -> None:
         self.pending.clear()
         self._expiries.clear()
+        self._watch_errors.clear()
 
     def take(self, method: str, path: str, plural: str | None, group: str | None, subresource: str | None,
              namespace: str | None, name: str | None, watch: bool = False) -> Fault | None:
@@ -124,3 +137,13 @@ class Faults:
                 self._expiries[:] = [e for e in self._expiries if isinstance(e[1], int) and e[1] > 0]
                 return True
         return False
+
+    def take_watch_error(self, path: str, plural: str, group: str, namespace: str | None) -> Fault | None:
+        """The :meth:`error_watches` fault a watch request is answered with, if any (counted as a hit)."""
+        for fault in self._watch_errors:
+            if fault.matches("GET", plural, group, None, namespace, None, watch=True):
+                fault.hits += 1
+                self.injected.append(Injected(fault.status, "GET", path, fault))
+                self._watch_errors[:] = [f for f in self._watch_errors if not f.exhausted]
+                return fault
+        return None

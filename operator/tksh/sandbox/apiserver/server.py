@@ -349,6 +349,10 @@ class EmbeddedAPIServer(kmock.KubernetesEmulator):
         if self.faults.take_expiry(info.plural, info.group):
             gone = APIError(410, f"too old resource version: {since_text} (injected fault)", "Expired")
             return respond(200, error_stream(gone), headers)
+        failed = self.faults.take_watch_error(request.url.path, info.plural, info.group, route.namespace)
+        if failed is not None:
+            status = failed.body()
+            return respond(200, error_stream(APIError(failed.status, status["message"], status["reason"])), headers)
         raw = request._raw_request
         transport = raw.transport if raw is not None else None
         watch = Watch(spec, self.store, close_transport=transport.close if transport is not None else lambda: None)
