@@ -45,34 +45,48 @@ def _spec_field(field: str) -> str:
     return field if field.startswith("metadata.") or field == "id" else f"spec.{field}"
 
 
-_FACTS_CACHED = 4096
-_facts_cache: collections.OrderedDict[tuple[str, str, str | None], GrantFacts | FieldProblemError] = \
+_FACTS_CACHED = 1 << 17
+"""Grants whose last stored facts are kept (one entry per grant: about 100 bytes besides the facts, which the
+operator's index shares)."""
+_facts_cache: collections.OrderedDict[str, tuple[tuple[Any, ...], GrantFacts | FieldProblemError]] = \
     collections.OrderedDict()
 
 
 def facts_of(obj: Mapping[str, Any], namespace: str | None = None, *, stored: bool = False) -> GrantFacts:
     """The facts of a grant object (``namespace`` fills a missing ``metadata.namespace``).
 
-    Raises :class:`FieldProblemError` naming the offending field. ``stored``: ``obj`` is a version exactly as the
-    API server stored it (a watch event, a list item, a write's answer), so its ``uid`` and ``resourceVersion``
-    name its content and it is read once: the operator asks for the same watch event's facts in its index, its
-    lifecycle and its token handler, and validating the whole object is the costly part (issue #7, item 5); the
-    last few thousand answers are kept. Never for an object changed since it was read (an admission request's
-    new object carries the old ``resourceVersion``), nor for one built locally.
+    Raises :class:`FieldProblemError` naming the offending field. The facts depend on the name, the spec,
+    ``status.phase`` and ``status.terminated`` only, so only those are read (the conditions, outbox and token
+    fields are not validated here: the API server's schema does that).
+
+    ``stored``: ``obj`` is a version exactly as the API server stored it (a watch event, a list item, a write's
+    answer). Then its ``uid`` and ``metadata.generation`` (which the API server raises on every change of the
+    spec) name its spec, and the facts are read again only when the generation, the phase or the termination
+    record changed: the operator asks for the facts of every watch event of a grant in its index, its lifecycle
+    and its token handler, and most events are status writes that change none of those (issue #7, item 5).
+    Never for an object changed since it was read (an admission request's new object carries the old
+    ``generation``), nor for one built locally.
     """
     meta_of = obj.get("metadata")
-    uid, version = (meta_of.get("uid"), meta_of.get("resourceVersion")) if isinstance(meta_of, Mapping) else (None,
-                                                                                                             None)
-    if not (stored and isinstance(uid, str) and uid and isinstance(version, str) and version):
+    meta: Mapping[str, Any] = meta_of if isinstance(meta_of, Mapping) else {}
+    uid, generation = meta.get("uid"), meta.get("generation")
+    if not (stored and isinstance(uid, str) and uid and isinstance(generation, int)):
         return _facts_of(obj, namespace)
-    key = (uid, version, namespace)
-    known = _facts_cache.get(key)
-    if known is None:
+    status_of = obj.get("status")
+    status: Mapping[str, Any] = status_of if isinstance(status_of, Mapping) else {}
+    fingerprint = (generation, namespace, meta.get("name"), meta.get("namespace"), status.get("phase"),
+                   repr(status.get("terminated")))
+    cached = _facts_cache.get(uid)
+    if cached is not None and cached[0] == fingerprint:
+        _facts_cache.move_to_end(uid)
+        known = cached[1]
+    else:
         try:
             known = _facts_of(obj, namespace)
         except FieldProblemError as error:
             known = error
-        _facts_cache[key] = known
+        _facts_cache[uid] = (fingerprint, known)
+        _facts_cache.move_to_end(uid)
         if len(_facts_cache) > _FACTS_CACHED:
             _facts_cache.popitem(last=False)
     if isinstance(known, FieldProblemError):
@@ -81,11 +95,16 @@ def facts_of(obj: Mapping[str, Any], namespace: str | None = None, *, stored: bo
 
 
 def _facts_of(obj: Mapping[str, Any], namespace: str | None) -> GrantFacts:
-    body = dict(obj)
-    meta = dict(body.get("metadata") or {})
-    if namespace and not meta.get("namespace"):
+    meta = obj.get("metadata")
+    meta = {k: meta[k] for k in ("name", "namespace") if k in meta} if isinstance(meta, Mapping) else meta
+    if namespace and isinstance(meta, dict) and not meta.get("namespace"):
         meta["namespace"] = namespace
-    body["metadata"] = meta
+    status = obj.get("status")
+    if isinstance(status, Mapping):
+        status = {k: status[k] for k in ("phase", "terminated") if k in status}
+    body = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": meta, "spec": obj.get("spec"),
+            **({} if status is None else {"status": status})}
+    body = {k: v for k, v in body.items() if v is not None or k in ("metadata", "spec")}
     try:
         return grant_facts(AccessGrant.model_validate(body))
     except IdentifierError as error:

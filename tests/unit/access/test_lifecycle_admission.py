@@ -100,27 +100,47 @@ def test_a_bad_identifier_is_refused_naming_it() -> None:
     assert field_of(bad) == "spec.subject.id"
 
 
-def test_the_facts_of_one_stored_version_are_read_once() -> None:
+def test_the_facts_of_a_stored_grant_are_read_again_only_when_they_can_differ() -> None:
     stored = obj("cached") | {"status": {"phase": "Active"}}
     stored["metadata"] = {**stored["metadata"], "resourceVersion": "41"}
     first = facts_of(stored, stored=True)
-    assert facts_of(copy.deepcopy(stored), stored=True) is first  # the same uid and resourceVersion: the same content
-    newer = copy.deepcopy(stored)
-    newer["metadata"]["resourceVersion"], newer["status"]["phase"] = "42", "Terminated"
-    assert facts_of(newer, stored=True).phase == "Terminated" and facts_of(stored, stored=True) is first
+    status_write = copy.deepcopy(stored)  # a new version whose spec, phase and termination are the same
+    status_write["metadata"]["resourceVersion"] = "42"
+    status_write["status"] |= {"tokenSecret": "cached-token", "conditions": [{"type": "Ready", "status": "True"}]}
+    assert facts_of(status_write, stored=True) is first
+    ended = copy.deepcopy(status_write)
+    ended["metadata"]["resourceVersion"], ended["status"]["phase"] = "43", "Terminated"
+    assert facts_of(ended, stored=True).phase == "Terminated"
+    recorded = copy.deepcopy(ended)
+    recorded["status"]["terminated"] = {"reason": "REVOKED", "at": stamp(T0), "by": "admin"}
+    assert facts_of(recorded, stored=True).terminated is not None
+    respecified = copy.deepcopy(stored)  # the API server raises the generation on every change of the spec
+    respecified["metadata"]["generation"], respecified["spec"]["functions"] = 2, ["housing-manager"]
+    assert facts_of(respecified, stored=True).functions == frozenset({"housing-manager"})
     unstored = copy.deepcopy(stored)
-    del unstored["metadata"]["resourceVersion"]
+    del unstored["metadata"]["generation"]
     assert facts_of(unstored, stored=True) == first and facts_of(unstored, stored=True) is not first
 
 
 def test_an_object_not_known_as_stored_is_read_each_time() -> None:
-    """An admission request's new object carries the resourceVersion of the old one: never the old one's facts."""
+    """An admission request's new object carries the generation of the old one: never the old one's facts."""
     old = obj("edited") | {"status": {"phase": "Active"}}
     old["metadata"] = {**old["metadata"], "resourceVersion": "7"}
     assert facts_of(old, stored=True).functions == frozenset({"owners-association"})
     new = copy.deepcopy(old)
     new["spec"]["functions"] = ["housing-manager"]
     assert facts_of(new).functions == frozenset({"housing-manager"})
+
+
+def test_only_the_fields_the_facts_come_from_are_read() -> None:
+    """A malformed condition or outbox entry (the API server's schema keeps them out anyway) does not hide the
+    facts: the operator must still see what the grant grants and whether it ended."""
+    grant = obj("odd") | {"status": {"phase": "Active", "conditions": [{"type": 5}], "outbox": "not a list"}}
+    assert facts_of(grant).phase == "Active"
+    broken_phase = obj("odd-phase") | {"status": {"phase": "Sleeping"}}
+    with pytest.raises(FieldProblemError) as refused:
+        facts_of(broken_phase)
+    assert refused.value.problem.field == "status.phase"
 
 
 def test_an_unreadable_stored_version_is_refused_every_time() -> None:
@@ -134,7 +154,7 @@ def test_an_unreadable_stored_version_is_refused_every_time() -> None:
 
 def test_an_update_is_judged_on_its_new_spec_even_when_the_stored_version_was_read() -> None:
     """The operator has read (and cached) the stored delegate; an UPDATE's new object carries the same uid and
-    resourceVersion but widens the scope: the webhook must refuse it, not answer from the stored version's facts."""
+    generation but widens the scope: the webhook must refuse it, not answer from the stored version's facts."""
     old = delegate()
     old["metadata"] = {**old["metadata"], "uid": "u-acct", "resourceVersion": "12"}
     assert facts_of(old, stored=True).delegated_from is not None  # in the cache now
