@@ -1,7 +1,7 @@
 """Probes per CPU-second of tksh's prober against Prometheus blackbox_exporter, same targets, same run (issue 6).
 
     .venv/bin/python bench/bench_probes.py [--probes 10000] [--concurrency 32] [--rounds 2]
-                                           [--targets 10000] [--interval 30] [--duration 60]
+                                           [--targets 10000] [--interval 2] [--baseline 30] [--duration 60]
 
 Needs Debian's ``nginx`` and ``prometheus-blackbox-exporter``: ``bash hack/tools/install.sh`` (as root) installs
 nginx and unpacks ``blackbox_exporter`` into its cache (``~/.cache/tksh/tools/bin``), where this script finds it.
@@ -15,8 +15,12 @@ paths) answers ``200 ok`` on every path of a few ports; blackbox_exporter runs w
    counted. nginx's CPU is counted for neither. Rounds alternate (blackbox, tksh, blackbox, tksh, ...) and add up.
    Latency: tksh's ``ProbeResult.duration``; blackbox's own ``probe_duration_seconds`` from each answer (both
    measured inside the prober, from the start of the probe to the end of the HTTP exchange).
-2. Sustained load: the ``Scheduler`` (the operator's) with ``--targets`` targets at ``--interval`` seconds for
-   ``--duration`` seconds; CPU share = this process's CPU seconds / wall seconds (1.0 = one core busy).
+   ``--probes 0`` skips this part.
+2. Sustained load: the ``Scheduler`` (the operator's) with ``--targets`` targets at ``--interval`` seconds (default:
+   the CRD's default probe interval) for ``--duration`` seconds, then the same targets at ``--baseline`` seconds
+   (default 30, the CRD's former default; 0: skip) in the same run; CPU share = this process's CPU seconds / wall
+   seconds (1.0 = one core busy). The scheduler runs on one event loop, so it cannot use more than one core: when
+   ``targets / interval`` probes per second need more, fewer probes run than expected (the "achieved" column).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import aiohttp
 
 from tksh.monitoring.probes import Prober, ProbeResult, ProbeSpec
 from tksh.monitoring.scheduler import Scheduler
+from tksh.resources.common import Probe
 
 NGINX_CONF = """\
 worker_processes 1;
@@ -223,7 +228,8 @@ def row(name: str, figures: dict[str, object]) -> tuple[float, str]:
     return per_cpu, text
 
 
-async def sustained(ports: list[int], targets: int, interval: float, duration: float) -> None:
+async def sustained(ports: list[int], targets: int, interval: float, duration: float) -> tuple[float, str]:
+    """One sustained run; its CPU share and its table row."""
     prober = Prober()
     results = {"ok": 0, "failed": 0}
 
@@ -232,7 +238,7 @@ async def sustained(ports: list[int], targets: int, interval: float, duration: f
 
     scheduler = Scheduler(prober.probe, on_result=on_result)
     for i in range(targets):
-        spec = ProbeSpec(f"http://127.0.0.1:{ports[i % len(ports)]}", path=f"/t/{i}", interval=interval, timeout=5.0)
+        spec = ProbeSpec(f"http://127.0.0.1:{ports[i % len(ports)]}", path=f"/t/{i}", interval=interval)
         scheduler.add(f"DigitalObject/bench/t{i}", spec)
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     cpu0, wall0 = own_cpu(), time.perf_counter()
@@ -243,14 +249,12 @@ async def sustained(ports: list[int], targets: int, interval: float, duration: f
     await scheduler.close(drain=False)
     await prober.close()
     probes = results["ok"] + results["failed"]
-    print(f"\nSustained: {targets:,} targets at a {interval:g} s interval for {wall:.1f} s "
-          f"({targets / interval:,.0f} probes/s expected)")
-    print("| targets | interval (s) | wall (s) | probes | failed | CPU (s) | CPU share | CPU per probe (ms) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {targets:,} | {interval:g} | {wall:.1f} | {probes:,} | {results['failed']:,} | {cpu:.2f} "
-          f"| {cpu / wall:.3f} | {1000 * cpu / max(probes, 1):.3f} |")
-    print(f"(getrusage: user {usage.ru_utime - usage0.ru_utime:.2f} s, system {usage.ru_stime - usage0.ru_stime:.2f} s;"
-          f" max RSS {usage.ru_maxrss / 1024:.0f} MiB)")
+    expected = targets / interval * wall
+    row = (f"| {targets:,} | {interval:g} | {wall:.1f} | {probes:,} | {probes / expected:.2f} | {results['failed']:,} "
+           f"| {cpu:.2f} | {cpu / wall:.3f} | {1000 * cpu / max(probes, 1):.3f} "
+           f"| {usage.ru_utime - usage0.ru_utime:.2f} / {usage.ru_stime - usage0.ru_stime:.2f} "
+           f"| {usage.ru_maxrss / 1024:.0f} |")
+    return cpu / wall, row
 
 
 async def main() -> None:
@@ -260,7 +264,10 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--ports", type=int, default=4, help="nginx ports")
     parser.add_argument("--targets", type=int, default=10000, help="sustained run: targets (0: skip)")
-    parser.add_argument("--interval", type=float, default=30.0, help="sustained run: seconds between probes")
+    parser.add_argument("--interval", type=float, default=float(Probe().interval_seconds),
+                        help="sustained run: seconds between probes (default: the CRD's default)")
+    parser.add_argument("--baseline", type=float, default=30.0,
+                        help="sustained run: then the same targets at this interval, for the ratio (0: skip)")
     parser.add_argument("--duration", type=float, default=60.0, help="sustained run: wall seconds measured")
     args = parser.parse_args()
 
@@ -271,38 +278,57 @@ async def main() -> None:
         for port in [*nginx_ports, blackbox_port]:
             await wait_port(port)
         print(f"{platform.platform()}, Python {platform.python_version()}; {await asyncio.to_thread(versions)}")
-        print(f"{args.probes:,} probes per prober per round, {args.rounds} rounds, concurrency {args.concurrency}, "
-              f"{len(nginx_ports)} nginx ports; HTTP GET /healthz on 127.0.0.1 (new connection per probe)")
-        paths = [f"http://127.0.0.1:{port}/healthz" for port in nginx_ports]
-        specs = [ProbeSpec(f"http://127.0.0.1:{port}", path="/healthz") for port in nginx_ports]
-        prober = Prober()
-        # warm-up (connection pools, code paths), not counted
-        await run_blackbox(blackbox_port, paths, 200, args.concurrency, blackbox.pid)
-        await run_tksh(prober, specs, 200, args.concurrency)
-        bb: dict[str, object] = {}
-        tk: dict[str, object] = {}
-        nginx_cpu = {"blackbox": 0.0, "tksh": 0.0}
-        for _ in range(args.rounds):
-            n0 = proc_cpu(nginx.pid)
-            add(bb, await run_blackbox(blackbox_port, paths, args.probes, args.concurrency, blackbox.pid))
-            n1 = proc_cpu(nginx.pid)
-            add(tk, await run_tksh(prober, specs, args.probes, args.concurrency))
-            nginx_cpu["blackbox"] += n1 - n0
-            nginx_cpu["tksh"] += proc_cpu(nginx.pid) - n1
-        await prober.close()
-        print("\n| prober | probes | failed | CPU (s) | probes per CPU-second | CPU per probe (ms) "
-              "| probes per wall second | p50 (ms) | p99 (ms) |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        tk_rate, tk_row = row("tksh `Prober` (in-process, whole process CPU)", tk)
-        bb_rate, bb_row = row("blackbox_exporter (its process's CPU only)", bb)
-        print(tk_row)
-        print(bb_row)
-        print(f"\nratio tksh / blackbox_exporter (probes per CPU-second): {tk_rate / bb_rate:.2f}x (goal >= 1.0x)")
-        print(f"nginx CPU (not counted above): {nginx_cpu['tksh']:.2f} s during tksh, "
-              f"{nginx_cpu['blackbox']:.2f} s during blackbox; blackbox mean latency "
-              f"{1000 * statistics.fmean(bb['latencies']):.2f} ms")  # type: ignore[arg-type]
+        if args.probes > 0:
+            await side_by_side(args, nginx_ports, blackbox_port, nginx.pid, blackbox.pid)
         if args.targets > 0:
-            await sustained(nginx_ports, args.targets, args.interval, args.duration)
+            runs = [await sustained(nginx_ports, args.targets, args.interval, args.duration)]
+            if args.baseline > 0:
+                runs.append(await sustained(nginx_ports, args.targets, args.baseline, args.duration))
+            print(f"\nSustained: {args.targets:,} targets for {args.duration:g} s per interval (timeout "
+                  f"{ProbeSpec('http://x').timeout:g} s, the CRD's default)")
+            print("| targets | interval (s) | wall (s) | probes | achieved (probes / expected) | failed | CPU (s) "
+                  "| CPU share | CPU per probe (ms) | user / system (s) | max RSS (MiB) |")
+            print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for _, line in runs:
+                print(line)
+            if len(runs) == 2:
+                print(f"CPU share at {args.interval:g} s / at {args.baseline:g} s: {runs[0][0] / runs[1][0]:.1f}x "
+                      f"(probes per second: {args.baseline / args.interval:.0f}x)")
+
+
+async def side_by_side(args: argparse.Namespace, nginx_ports: list[int], blackbox_port: int, nginx_pid: int,
+                       blackbox_pid: int) -> None:
+    """Part 1: probes per CPU-second, tksh and blackbox_exporter in alternating rounds."""
+    print(f"{args.probes:,} probes per prober per round, {args.rounds} rounds, concurrency {args.concurrency}, "
+          f"{len(nginx_ports)} nginx ports; HTTP GET /healthz on 127.0.0.1 (new connection per probe)")
+    paths = [f"http://127.0.0.1:{port}/healthz" for port in nginx_ports]
+    specs = [ProbeSpec(f"http://127.0.0.1:{port}", path="/healthz") for port in nginx_ports]
+    prober = Prober()
+    # warm-up (connection pools, code paths), not counted
+    await run_blackbox(blackbox_port, paths, 200, args.concurrency, blackbox_pid)
+    await run_tksh(prober, specs, 200, args.concurrency)
+    bb: dict[str, object] = {}
+    tk: dict[str, object] = {}
+    nginx_cpu = {"blackbox": 0.0, "tksh": 0.0}
+    for _ in range(args.rounds):
+        n0 = proc_cpu(nginx_pid)
+        add(bb, await run_blackbox(blackbox_port, paths, args.probes, args.concurrency, blackbox_pid))
+        n1 = proc_cpu(nginx_pid)
+        add(tk, await run_tksh(prober, specs, args.probes, args.concurrency))
+        nginx_cpu["blackbox"] += n1 - n0
+        nginx_cpu["tksh"] += proc_cpu(nginx_pid) - n1
+    await prober.close()
+    print("\n| prober | probes | failed | CPU (s) | probes per CPU-second | CPU per probe (ms) "
+          "| probes per wall second | p50 (ms) | p99 (ms) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    tk_rate, tk_row = row("tksh `Prober` (in-process, whole process CPU)", tk)
+    bb_rate, bb_row = row("blackbox_exporter (its process's CPU only)", bb)
+    print(tk_row)
+    print(bb_row)
+    print(f"\nratio tksh / blackbox_exporter (probes per CPU-second): {tk_rate / bb_rate:.2f}x (goal >= 1.0x)")
+    print(f"nginx CPU (not counted above): {nginx_cpu['tksh']:.2f} s during tksh, "
+          f"{nginx_cpu['blackbox']:.2f} s during blackbox; blackbox mean latency "
+          f"{1000 * statistics.fmean(bb['latencies']):.2f} ms")  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import re
 import zoneinfo
 from collections.abc import Callable, Mapping
 
+from tksh.monitoring.machine import CONFIRM_INTERVAL, RECOVERY_THRESHOLD
 from tksh.registration.plan import LifecycleConfig
 from tksh.resources.common import EMAIL_PATTERN
 
@@ -75,8 +76,8 @@ class OperatorConfig:
     key_rotation_period: float = 30 * 86400.0  # seconds; at least twice token_lifetime
     # Continuous monitoring (§33–34, tksh.handlers.monitoring); see docs/operations.md.
     probe_concurrency: int = 512  # probes in flight at once
-    confirm_interval: float = 2.0  # seconds between the re-probes that confirm a failure (or a recovery)
-    recovery_threshold: int = 2  # successful probes in a row that end an incident
+    confirm_interval: float = CONFIRM_INTERVAL  # seconds between the re-probes that confirm a failure (or a recovery)
+    recovery_threshold: int = RECOVERY_THRESHOLD  # successful probes in a row that end an incident
     probe_interval_cap: float = 0.0  # > 0: at most this many seconds between probes (tests, the sandbox)
     availability_interval: float = 60.0  # seconds between writes of status.availability (and on every change)
     incident_namespace: str = "tksh-system"  # where incidents of central components live (the chart: its own)

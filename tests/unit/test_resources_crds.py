@@ -308,8 +308,8 @@ def test_probe_defaults_are_filled_in_by_the_api_server() -> None:
     assert stored["spec"]["probe"] == {
         "type": "http",
         "path": "/healthz",
-        "intervalSeconds": 30,
-        "timeoutSeconds": 5,
+        "intervalSeconds": 2,
+        "timeoutSeconds": 2,
         "failureThreshold": 3,
         "expectedStatus": 200,
     }
@@ -326,7 +326,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("DigitalObject", {"spec__owner__email": "not-an-address"}, "spec.owner.email: "),
     ("DigitalObject", {"spec__owner__phone": "8 701 123 45 67"}, "spec.owner.phone: "),
     ("DigitalObject", {"spec__endpoint__url": "ftp://billing.kz"}, "spec.endpoint.url: "),
-    ("DigitalObject", {"spec__probe__intervalSeconds": 1}, "spec.probe.intervalSeconds: 1 is less than the minimum"),
+    ("DigitalObject", {"spec__probe__intervalSeconds": 0}, "spec.probe.intervalSeconds: 0 is less than the minimum"),
     ("DigitalObject", {"spec__probe__type": "icmp"}, "spec.probe.type: 'icmp' is not one of"),
     ("DigitalObject", {"spec__probe__expectedStatus": 600}, "spec.probe.expectedStatus: 600 is greater"),
     ("DigitalObject", {"spec__review__decision": "Maybe"}, "spec.review.decision: 'Maybe' is not one of"),

@@ -72,7 +72,7 @@ def test_parse_an_object_from_the_api() -> None:
     assert obj.spec.owner is not None
     assert obj.spec.owner.subject_type is SubjectType.HEAT_SUPPLIER
     assert obj.spec.owner.email is None
-    assert obj.spec.probe.interval_seconds == 30
+    assert obj.spec.probe.interval_seconds == 2
     assert obj.status.phase == "Refused"
     assert obj.status.missing == ["spec.owner.email"]
 

@@ -111,7 +111,10 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
     api_settings = make_settings(config)
     fast = config.fast
     cap = config.probe_interval_cap
-    controls = [ProbeSpec(url, path=None, interval=cap or 30.0, timeout=min(5.0, cap or 5.0), failure_threshold=1)
+    default = Probe()  # the CRD's default interval and timeout, capped like every probe
+    interval, timeout = float(default.interval_seconds), float(default.timeout_seconds)
+    controls = [ProbeSpec(url, path=None, interval=min(interval, cap or interval), timeout=min(timeout, cap or timeout),
+                          failure_threshold=1)
                 for url in config.control_urls]
     last_checked: dict[str, datetime.datetime] = {}
     wakes: dict[str, asyncio.Event] = {}

@@ -5,7 +5,7 @@ the :class:`StateChange` events to act on. The rules:
 
 * a failure does not make a target ``Down``: it starts a *run*; while the run is shorter than
   ``failure_threshold`` the target keeps its state and is re-probed after ``confirm_interval``
-  (a few seconds) instead of a whole interval. The probe that completes the run confirms the
+  (:data:`CONFIRM_INTERVAL` by default) instead of a whole interval. The probe that completes the run confirms the
   outage: state ``Down``, an incident is ``opened`` with ``started_at`` = the start of the run's
   first failed probe and ``detected_at`` = the end of the confirming probe. A success resets the run;
 * an open incident ends only after ``recovery_threshold`` successes in a row (re-probed after
@@ -25,24 +25,36 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from tksh.monitoring.probes import ProbeResult
+from tksh.resources.common import Probe
 from tksh.resources.incident import FailureClass
 
-__all__ = ["Machine", "Observation", "OpenIncident", "Policy", "State", "StateChange"]
+__all__ = [
+    "CONFIRM_INTERVAL", "RECOVERY_THRESHOLD",
+    "Machine", "Observation", "OpenIncident", "Policy", "State", "StateChange",
+]
 
 State = Literal["Up", "Down", "Unknown"]
+
+CONFIRM_INTERVAL: Final = 0.5
+"""The default seconds between the re-probes that confirm a failure or a recovery: the one source of the default of
+``OperatorConfig.confirm_interval`` (``TKSH_CONFIRM_INTERVAL``), the scheduler, the monitor service and
+:class:`Policy`. With the CRD's default probe (every 2 s, ``failureThreshold`` 3) a failure that answers is confirmed
+at most 2 + 2 × 0.5 = 3 s after it began (docs/benchmarks.md, "Failure-to-notification latency")."""
+RECOVERY_THRESHOLD: Final = 2
+"""The default number of successful probes in a row that end an incident (``OperatorConfig.recovery_threshold``)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Policy:
     """How many probes decide, and how far apart (seconds)."""
 
-    failure_threshold: int = 3
-    recovery_threshold: int = 2
-    interval: float = 30.0
-    confirm_interval: float = 2.0
+    failure_threshold: int = Probe.model_fields["failure_threshold"].default
+    recovery_threshold: int = RECOVERY_THRESHOLD
+    interval: float = float(Probe.model_fields["interval_seconds"].default)
+    confirm_interval: float = CONFIRM_INTERVAL
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1 or self.recovery_threshold < 1:
@@ -144,6 +156,8 @@ class Machine:
         at = observation.finished_at
         if self.impaired and not observation.ok:
             return self._reset()._move("Unknown", at)
+        if observation.ok and self.state == "Up" and self.incident is None and not self.failures:
+            return self, []  # the steady state, by far the most frequent: nothing changes (no copy)
         if observation.ok:
             machine = dataclasses.replace(self, failures=0, run_started_at=None)
             if machine.incident is None:

@@ -76,9 +76,9 @@ class ProbeSpec:
     url: str
     type: ProbeType = "http"
     path: str | None = "/healthz"
-    interval: float = 30.0
-    timeout: float = 5.0
-    failure_threshold: int = 3
+    interval: float = float(Probe.model_fields["interval_seconds"].default)  # the CRD's defaults
+    timeout: float = float(Probe.model_fields["timeout_seconds"].default)
+    failure_threshold: int = Probe.model_fields["failure_threshold"].default
     expected_status: int = 200
     body_contains: str | None = None
     body_pattern: str | None = None

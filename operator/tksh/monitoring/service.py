@@ -23,7 +23,7 @@ import datetime
 import logging
 from collections.abc import Callable, Sequence
 
-from tksh.monitoring.machine import OpenIncident, StateChange
+from tksh.monitoring.machine import CONFIRM_INTERVAL, RECOVERY_THRESHOLD, OpenIncident, StateChange
 from tksh.monitoring.probes import Prober, ProbeResult, ProbeSpec
 from tksh.monitoring.scheduler import Clock, Scheduler, utc_now
 
@@ -41,8 +41,8 @@ class MonitorService:
         *,
         prober: Callable[[], Prober] = Prober,
         concurrency: int = 512,
-        confirm_interval: float = 2.0,
-        recovery_threshold: int = 2,
+        confirm_interval: float = CONFIRM_INTERVAL,
+        recovery_threshold: int = RECOVERY_THRESHOLD,
         clock: Clock = utc_now,
         controls: Sequence[ProbeSpec] = (),
         on_result: Callable[[str, ProbeSpec, ProbeResult], None] | None = None,

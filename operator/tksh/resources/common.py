@@ -117,12 +117,16 @@ class Probe(KubeModel):
     path: Annotated[str, StringConstraints(max_length=1024, pattern=r"^/\S*$")] = "/healthz"
     """The path requested by ``http`` probes, replacing the endpoint URL's path (ignored by ``tcp`` and ``tls``).
     The integration agreement fixes the health path; set ``/`` to probe the root."""
-    interval_seconds: int = Field(default=30, ge=5, le=3600)
-    """Seconds between two probes."""
-    timeout_seconds: int = Field(default=5, ge=1, le=60)
-    """Seconds one probe may take before it counts as failed (a timeout)."""
+    interval_seconds: int = Field(default=2, ge=1, le=3600)
+    """Seconds between two probes. The default (2 s) with the operator's default confirmation re-probes
+    (``TKSH_CONFIRM_INTERVAL``, 0.5 s) puts the owner's e-mail within about 5 s of a failure that answers;
+    a longer interval delays detection by up to that interval."""
+    timeout_seconds: int = Field(default=2, ge=1, le=60)
+    """Seconds one probe may take before it counts as failed (a timeout). A target that hangs is detected
+    no sooner than ``failureThreshold`` × this (the confirmation re-probes wait for it too)."""
     failure_threshold: int = Field(default=3, ge=1, le=10)
-    """Failed probes in a row after which the system counts as down."""
+    """Failed probes in a row after which the system counts as down: the first failure is re-probed
+    ``failureThreshold`` − 1 times ``TKSH_CONFIRM_INTERVAL`` seconds apart, not a whole interval apart."""
     expected_status: int = Field(default=200, ge=100, le=599)
     """The HTTP status an ``http`` probe expects."""
 

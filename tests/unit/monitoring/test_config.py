@@ -9,7 +9,7 @@ from tksh.config import ConfigError, OperatorConfig
 
 def test_defaults_and_variables() -> None:
     default = OperatorConfig()
-    assert (default.probe_concurrency, default.confirm_interval, default.recovery_threshold) == (512, 2.0, 2)
+    assert (default.probe_concurrency, default.confirm_interval, default.recovery_threshold) == (512, 0.5, 2)
     assert (default.incident_namespace, default.alertmanager_url, default.control_urls) == ("tksh-system", "", ())
     config = OperatorConfig.from_env({
         "TKSH_PROBE_CONCURRENCY": "64", "TKSH_CONFIRM_INTERVAL": "1.5", "TKSH_RECOVERY_THRESHOLD": "3",

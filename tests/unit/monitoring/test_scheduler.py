@@ -7,12 +7,15 @@ real local target); assertions are on which probes ran when and what was emitted
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
+import itertools
 from collections import Counter
 from collections.abc import Callable
 
 import pytest
 
+from tksh.config import OperatorConfig
 from tksh.monitoring import (
     OpenIncident,
     Prober,
@@ -23,6 +26,8 @@ from tksh.monitoring import (
     jitter,
     loop_clock,
 )
+from tksh.monitoring.machine import CONFIRM_INTERVAL, Policy
+from tksh.resources.common import Probe
 from tksh.sandbox.targets import HTTPTarget
 
 EPOCH = datetime.datetime(2026, 7, 12, 9, 0, tzinfo=datetime.UTC)
@@ -283,7 +288,7 @@ async def test_real_probes_of_a_real_target_open_and_close_an_incident() -> None
     async with HTTPTarget("real") as target:
         prober = Prober()
         clock: Callable[[], datetime.datetime] = loop_clock(EPOCH, 0)
-        async with Scheduler(prober.probe, clock=clock) as scheduler:
+        async with Scheduler(prober.probe, confirm_interval=2, clock=clock) as scheduler:
             scheduler.add("real", ProbeSpec(target.url, interval=10, timeout=2, failure_threshold=3))
             await asyncio.sleep(30)
             target.failing(503)
@@ -298,3 +303,44 @@ async def test_real_probes_of_a_real_target_open_and_close_an_incident() -> None
     assert emitted[1].failure == "http_status" and emitted[1].message == "expected status 200, got 503"
     assert at(30) <= emitted[1].started_at <= at(40)  # type: ignore[operator]
     assert at(90) <= emitted[2].recovered_at <= at(100)  # type: ignore[operator]
+
+
+@pytest.mark.looptime
+async def test_with_every_default_a_failure_that_answers_is_confirmed_within_three_seconds() -> None:
+    """The defaults behind issue 6's goal: the CRD's probe (every 2 s, threshold 3) and the operator's confirmation
+    (0.5 s). A failure starting at any phase of the probe cycle is confirmed at most 2 + 2 × 0.5 s after it began."""
+    defaults = ProbeSpec.from_probe("http://x.test", Probe())
+    assert (defaults.interval, defaults.timeout, defaults.failure_threshold) == (2.0, 2.0, 3)
+    assert Policy().confirm_interval == OperatorConfig().confirm_interval == CONFIRM_INTERVAL == 0.5
+    assert Policy().interval == defaults.interval and Policy().failure_threshold == defaults.failure_threshold
+    fake = FakeProbe()
+    keys = [f"t{n}" for n in range(40)]
+    failed_at = {key: 100 + n * 0.05 for n, key in enumerate(keys)}  # 0 to 2 s into the cycle: every phase
+    for key in keys:
+        fake.fail(key, failed_at[key])
+    async with Scheduler(fake, clock=loop_clock(EPOCH, 0)) as scheduler:
+        for key in keys:
+            scheduler.add(key, dataclasses.replace(defaults, url=f"http://{key}.test"))
+        await asyncio.sleep(110)
+        emitted = [change for change in await drain(scheduler) if change.incident == "opened"]
+    assert sorted(change.key for change in emitted) == sorted(keys)
+    for change in emitted:
+        assert change.started_at is not None and change.detected_at is not None
+        waited = (change.started_at - at(failed_at[change.key])).total_seconds()
+        confirming = (change.detected_at - change.started_at).total_seconds()
+        assert 0 <= waited < defaults.interval, change.key
+        assert confirming == pytest.approx(2 * CONFIRM_INTERVAL, abs=1e-3), change.key
+        assert waited + confirming <= defaults.interval + 2 * CONFIRM_INTERVAL
+
+
+@pytest.mark.looptime
+async def test_a_shorter_interval_wakes_a_target_waiting_for_its_old_slot() -> None:
+    fake = FakeProbe()
+    async with Scheduler(fake) as scheduler:
+        scheduler.add("a", spec("a", interval=3600))
+        await asyncio.sleep(1)
+        probed = len(fake.times("a"))
+        scheduler.add("a", spec("a", interval=10))  # the task waits for a slot up to an hour away: woken
+        await asyncio.sleep(30)
+        assert len(fake.times("a")) - probed >= 2
+        assert all(b - a == pytest.approx(10, abs=1e-5) for a, b in itertools.pairwise(fake.times("a")[probed:]))
