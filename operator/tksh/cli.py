@@ -174,8 +174,7 @@ def _operator(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"tksh operator: {exc}", file=sys.stderr)
         return 2
-    run_operator_blocking(config)
-    return 0
+    return run_operator_blocking(config)  # 1 when kopf's core failed: Kubernetes restarts the pod
 
 
 def _sandbox(args: argparse.Namespace) -> int:

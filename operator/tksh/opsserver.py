@@ -1,7 +1,10 @@
 """The operator's operational HTTP endpoints: ``/healthz``, ``/readyz`` and ``/metrics``.
 
-Liveness answers while the event loop runs; readiness follows kopf's ready flag, which kopf
-sets once it has logged in and started watching, so a Deployment's rollout waits for it.
+Liveness (``/healthz``) answers 200 while the event loop runs and kopf's core is intact, and 503 with the reason
+once kopf's core has failed (one of its root tasks ended although no stop was asked for: the operator then reconciles
+nothing and is on its way out; see :mod:`tksh.run`). It only reads a flag: no API call, so it keeps answering under
+load. Readiness follows kopf's ready flag, which kopf sets once it has logged in and started watching, so a
+Deployment's rollout waits for it.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ class OpsServer:
         ready: Callable[[], bool],
         host: str = "0.0.0.0",
         port: int = 8080,
+        failure: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._metrics = metrics
         self._ready = ready
+        self._failure = failure
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -50,6 +55,9 @@ class OpsServer:
             self._runner = None
 
     async def _healthz(self, request: web.Request) -> web.Response:
+        failure = self._failure()
+        if failure is not None:
+            return web.json_response({"status": "failing", "reason": failure}, status=503)
         return web.json_response({"status": "ok"})
 
     async def _readyz(self, request: web.Request) -> web.Response:
