@@ -456,6 +456,8 @@ BAD_VALUES = [
     pytest.param({"networkPolicy.apiServer.ports": []}, ["/networkPolicy/apiServer/ports", "minItems"],
                  id="api-server-ports"),
     pytest.param({"operator.resources": "small"}, ["/operator/resources", "want object"], id="resources-type"),
+    pytest.param({"operator.livenessProbe.timeoutSeconds": 0}, ["/operator/livenessProbe/timeoutSeconds", "minimum"],
+                 id="liveness-timeout"),
 ]
 
 
@@ -574,3 +576,17 @@ def test_notes_tell_what_runs_and_how_to_upgrade_crds(helm: Path) -> None:
     assert "`tksh authz` is not deployed (authz.enabled=false" in disabled
     standalone = run_helm(helm, [*args, "--set", "operator.replicas=1", "--set", "operator.peering.enabled=false"])
     assert "standalone (no peering): one replica." in standalone.stdout
+
+
+def test_operator_liveness_probe_comes_from_the_values(rendered_default: list[Obj], helm: Path) -> None:
+    """/healthz answers late while a flood of changes is worked through (docs/reliability.md, item 5): the
+    default timeout allows for it, and the values set it."""
+    def probe(objs: list[Obj]) -> dict[str, Any]:
+        sts = next(o for o in objs if o["kind"] == "StatefulSet")
+        container = next(c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == "operator")
+        return dict(container["livenessProbe"])
+
+    assert {k: probe(rendered_default)[k] for k in ("periodSeconds", "timeoutSeconds", "failureThreshold")} == \
+        {"periodSeconds": 10, "timeoutSeconds": 10, "failureThreshold": 3}
+    changed = render(helm, set_values={"operator.livenessProbe.timeoutSeconds": "20"})
+    assert probe(changed)["timeoutSeconds"] == 20
