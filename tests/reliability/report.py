@@ -122,7 +122,9 @@ def render(runs: dict[str, dict[str, Any]]) -> str:
                             f"{f.get('decision_convergence_median', '—')}, {f['decision_convergence_max']}",
                             f.get("decision_rounds_max", "—")])
     out += ["", "**5. Scale** (the operator a process, the embedded API server in the test process; see below)", ""]
-    out += table(runs, ["scale-embedded-short", "scale-embedded-long"],
+    sizes = sorted((n for n in runs if n.startswith("scale-embedded-") and n != "scale-embedded-short"),
+                   key=lambda n: (runs[n]["figures"]["grants"], n))
+    out += table(runs, ["scale-embedded-short", *(sizes or ["scale-embedded-long"])],
                  ["DigitalObjects", "AccessGrants", "e-mails", "applied (s)", "all reconciled (s): grants; objects",
                   "CPU to converge (s): operator; API server; decision point", "operator CPU per grant (ms)",
                   "requests to converge (per grant)", "requests at rest (per s)", "operator RSS (peak), MiB",
