@@ -29,7 +29,6 @@ import os
 import platform
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import time
 from pathlib import Path
 
 from bench_notify_latency import Target, owner_email, pct
+from bench_probes import free_port
 from tksh.sandbox.mailsink import MailSink, ReceivedMail
 
 BLACKBOX = """\
@@ -47,12 +47,6 @@ modules:
       preferred_ip_protocol: ip4
       ip_protocol_fallback: false
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def find(name: str, extra: str | None) -> str:
