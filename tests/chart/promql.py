@@ -69,6 +69,8 @@ LABEL_VALUES: Mapping[str, tuple[str, ...]] = {
     "result": ("delivered", "retry", "failed", "ok", "error"),
     "reason": ("REVOKED", "EXPIRED"),
     "cause": ("new",),
+    "resource": ("accessgrants.v1alpha1.tksh.kz",),
+    "code": ("500",),
 }
 
 
