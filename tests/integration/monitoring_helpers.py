@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.integration.backends import Backend, EmbeddedBackend, RealBackend
+from tests.integration.registration_helpers import AGREEMENT
 from tksh.aio import Service
 from tksh.config import OperatorConfig
 from tksh.sandbox.mailsink import ReceivedMail
@@ -37,7 +38,6 @@ FUNCTION: dict[str, Any] = {
         "rights": [{"category": 11, "actions": ["read", "write"]}],
     },
 }
-AGREEMENT = {"number": "ЦЖ-2026/0042", "signedAt": "2026-01-20T09:00:00Z", "validUntil": "2099-07-20T00:00:00Z"}
 
 
 @dataclasses.dataclass(frozen=True)

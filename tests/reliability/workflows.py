@@ -22,13 +22,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from tests.conftest import eventually
+from tests.integration.registration_helpers import AGREEMENT
 
 T = TypeVar("T")
 
 API = "tksh.kz/v1alpha1"
 FUNCTION_NAME = "owners-association"
 REVIEWER = "aigerim"
-AGREEMENT = {"number": "ЦЖ-2026/0042", "signedAt": "2026-01-20T09:00:00Z", "validUntil": "2099-07-20T00:00:00Z"}
 # Personal data the suite feeds in, so the log scan knows exactly what must never appear in clear.
 OWNER_BIN = "140540001231"
 OWNER_PHONE = "+77011234567"
