@@ -336,6 +336,9 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
             if current is None:
                 controller.forget(key)
                 return None
+            if controller.gate.is_paused():  # paused while reading: the active peer writes; this waits for the resume
+                controller.offer(key)
+                return None
             meta, status = current.get("metadata") or {}, current.get("status") or {}
             plan, fields = plan_for(current)
             if plan.flag_applications and not fields:
