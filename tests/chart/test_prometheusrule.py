@@ -72,6 +72,7 @@ def test_every_alert_is_tested_firing_and_not_firing(rule_spec: dict[str, Any]) 
         "TkshOperatorReplicaDown",
         "TkshOperatorNotReady",
         "TkshReconcileErrors",
+        "TkshWatchErrors",
         "TkshDirectoryInvalidEntries",
         "TkshIncidentOpen",
         "TkshRecoverySLAAtRisk",
