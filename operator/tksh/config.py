@@ -65,6 +65,9 @@ class OperatorConfig:
     admission_insecure: bool = False  # plain HTTP (tests, local debugging); the API server needs HTTPS
     admission_certfile: str = ""  # PEM certificate and key; empty: kopf generates a self-signed pair
     admission_keyfile: str = ""
+    # seconds the API server waits for the webhook (the chart's admission.timeoutSeconds): what the webhook reads
+    # from the API server is bounded to half of it, so that it answers with its own reason, not the server's timeout
+    admission_timeout: float = 10.0
     fast: bool = False  # short backoffs and timeouts, for tests and the sandbox (TKSH_FAST); never in production
     # Access tokens (JWT) for Active grants and the signing keys (tksh.handlers.tokens). The operator owns the
     # Secret signing_keys_secret (private keys) and publishes "<that>-public" for the decision points.
@@ -102,6 +105,8 @@ class OperatorConfig:
             raise ConfigError("server and kubeconfig: give one of them, not both")
         if self.test_probes < 1:
             raise ConfigError(f"test_probes: {self.test_probes} must be at least 1")
+        if not 1 <= self.admission_timeout <= 30:  # the API server's range for a webhook's timeoutSeconds
+            raise ConfigError(f"admission_timeout: {self.admission_timeout} must be 1 to 30 seconds")
         for name, seconds in (("test_time_limit", self.test_time_limit), ("test_retry", self.test_retry),
                               ("test_probe_interval", self.test_probe_interval)):
             if not (seconds > 0 and math.isfinite(seconds)):
@@ -210,6 +215,7 @@ class OperatorConfig:
             ("admission_addr", "TKSH_ADMISSION_ADDR", str),
             ("admission_certfile", "TKSH_ADMISSION_CERTFILE", str),
             ("admission_keyfile", "TKSH_ADMISSION_KEYFILE", str),
+            ("admission_timeout", "TKSH_ADMISSION_TIMEOUT", float),
             ("signing_keys_secret", "TKSH_SIGNING_KEYS_SECRET", str),
             ("signing_keys_namespace", "TKSH_SIGNING_KEYS_NAMESPACE", str),
             ("token_issuer", "TKSH_TOKEN_ISSUER", str),

@@ -113,6 +113,7 @@ def test_operator_serves_the_webhook_with_the_mounted_pair(rendered_default: lis
     assert env["TKSH_ADMISSION_PORT"] == "9443"
     assert env["TKSH_ADMISSION_CERTFILE"] == f"{mount['mountPath']}/tls.crt"
     assert env["TKSH_ADMISSION_KEYFILE"] == f"{mount['mountPath']}/tls.key"
+    assert env["TKSH_ADMISSION_TIMEOUT"] == "10"  # the API server's wait: the webhook's reads take half of it
     assert "TKSH_ADMISSION_INSECURE" not in env and "TKSH_ADMISSION_ADDR" not in env  # TLS, every interface
 
 
@@ -131,6 +132,7 @@ def test_values_reach_every_webhook(helm: Path) -> None:
     container = operator_container(objs)
     assert {p["name"]: p["containerPort"] for p in container["ports"]}["webhook"] == 10443
     assert env_of(container)["TKSH_ADMISSION_PORT"]["value"] == "10443"
+    assert env_of(container)["TKSH_ADMISSION_TIMEOUT"]["value"] == "5"
 
 
 def test_network_policy_lets_the_api_server_reach_the_webhook(rendered_default: list[Obj], helm: Path) -> None:

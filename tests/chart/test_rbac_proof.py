@@ -6,7 +6,8 @@ peering on, against the real kube-apiserver in RBAC mode, through its whole work
     start -> the admission webhook answers over TLS -> keep-alive in the peering object -> SubjectFunction created:
     Active, Ready, an Accepted Event -> updated to invalid: Invalid, a Warning Event -> an application refused ->
     the signing keys created -> a grant made Active gets its token Secret -> renewed -> terminated: the Secret
-    deleted -> a central component probed -> an application integrated and monitored -> its endpoint (a real
+    deleted -> a delegate of that ended grant refused by the webhook, which read its principal -> a central
+    component probed -> an application integrated and monitored -> its endpoint (a real
     local HTTP server) fails: an Incident opened, the application Down, the owner's signed webhook (its Secret
     read) -> recovered: the Incident released -> a grant ended on false information flags the application ->
     application and component deleted -> the function deleted -> yields to a higher-priority peer -> resumes
@@ -48,7 +49,7 @@ from tksh.run import OperatorThread
 from .chart_cluster import apply_peering, apply_rbac, install_crds, service_account_user, wait_until_authorized
 from .helpers import NAMESPACE, Obj, bound_roles, env_of, one, render
 from .monitoring_steps import FAST_MONITORING, Servers, clean_monitoring, monitoring_steps
-from .token_steps import clean_tokens, token_steps
+from .token_steps import clean_tokens, delegate_of, token_steps
 from .webhook_tls import SERVICE_HOSTNAME, TlsPair, admission_review, post_over_tls, secret_pair
 
 pytestmark = pytest.mark.realapi
@@ -364,6 +365,24 @@ class Workflow:
         self.step("the application deleted: the operator released its finalizer", released)
 
         token_steps(self.cluster, self.config, name, APPS_NAMESPACE, self.step)  # access tokens and signing keys
+
+        def delegate_refused() -> None:
+            """The webhook reads the principal a delegate names (get by name): only then can it say the principal
+            has ended; unread, it would refuse the delegate as naming an unknown principal."""
+            delegate = delegate_of(name, APPS_NAMESPACE)
+            review = admission_review(uid=f"{name}-delegate", userinfo={"username": "admin", "groups": ["admins"]},
+                                      new=delegate, old=None, kind="AccessGrant", plural="accessgrants")
+            try:
+                status, body = post_over_tls(self.config.admission_port, "/accessgrants", review,
+                                             ca=self.webhook_tls.ca, server_hostname=SERVICE_HOSTNAME)
+            except OSError as exc:
+                raise AssertionError(f"not answering: {exc}") from exc
+            assert status == 200, body
+            response = body["response"]
+            assert response["allowed"] is False, response
+            assert "has ended (REVOKED" in response["status"]["message"], response
+
+        self.step("a delegate of the ended grant is refused: the webhook read its principal", delegate_refused)
         # probes, incidents, the owner's webhook, the grant lifecycle's flag on applications
         monitoring_steps(self.cluster, self.config, name, APPS_NAMESPACE, self.step, self.servers)
 
@@ -484,7 +503,7 @@ def test_operator_roles_are_sufficient(proof: ProofEnv) -> None:
     outcome = proof.workflow("rbac-proof-full", STEP_TIMEOUT)
     assert outcome.ok, f"failed at: {outcome.failed}; passed: {outcome.passed}; crash: {outcome.crashed}"
     assert outcome.crashed is None
-    assert len(outcome.passed) == 26
+    assert len(outcome.passed) == 27
 
 
 @pytest.mark.timeout(1800)

@@ -42,6 +42,14 @@ def _grant(name: str, namespace: str, function: str) -> dict[str, Any]:
     }
 
 
+def delegate_of(principal: str, namespace: str) -> dict[str, Any]:
+    """A grant delegated from ``principal`` (the grant these steps make), within it in every respect."""
+    delegate = _grant(f"{principal}-delegate", namespace, f"{principal}-fn")
+    delegate["spec"]["delegatedFrom"] = principal
+    delegate["spec"]["subject"]["id"] = "person:proof-delegate"
+    return delegate
+
+
 def clean_tokens(cluster: RealCluster, config: OperatorConfig, name: str, namespace: str) -> None:
     """No signing keys, and nothing left of an earlier run's grant (trials may leave what they could not delete)."""
     for secret in (config.signing_keys_secret, public_secret_name(config.signing_keys_secret)):

@@ -124,14 +124,15 @@ def make_pair(dns: Sequence[str], ips: Sequence[str] = (), *, days: int = 30) ->
 
 def admission_review(
     *, uid: str, userinfo: Mapping[str, Any], new: Mapping[str, Any], old: Mapping[str, Any] | None,
+    kind: str = "DigitalObject", plural: str = "digitalobjects",
 ) -> dict[str, Any]:
-    """An AdmissionReview of a DigitalObject write, as the API server sends it."""
+    """An AdmissionReview of a write of a tksh.kz object (a DigitalObject unless told), as the API server sends it."""
     return {
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {
             "uid": uid, "operation": "UPDATE" if old else "CREATE", "userInfo": dict(userinfo),
-            "kind": {"group": "tksh.kz", "version": "v1alpha1", "kind": "DigitalObject"},
-            "resource": {"group": "tksh.kz", "version": "v1alpha1", "resource": "digitalobjects"},
+            "kind": {"group": "tksh.kz", "version": "v1alpha1", "kind": kind},
+            "resource": {"group": "tksh.kz", "version": "v1alpha1", "resource": plural},
             "namespace": new["metadata"]["namespace"], "name": new["metadata"]["name"],
             "object": dict(new), "oldObject": dict(old) if old else None,
         },

@@ -258,8 +258,8 @@ def check_grant(
         return FieldProblem("spec.delegatedFrom", "a grant cannot be delegated from itself")
     name = facts.delegated_from.partition("/")[2]
     if principal is PRINCIPAL_UNKNOWN or principal is None:
-        return FieldProblem("spec.delegatedFrom", f"the principal grant {name} is not known in this namespace (if it "
-                                                  "was created a moment ago, retry: the operator has not seen it yet)")
+        return FieldProblem("spec.delegatedFrom", f"the principal grant {name} does not exist in this namespace, or "
+                                                  "could not be read just now: retry")
     assert isinstance(principal, GrantFacts)
     if principal.delegated_from == facts.id:
         return FieldProblem("spec.delegatedFrom", f"the principal grant {name} is delegated from this grant: a cycle")

@@ -8,14 +8,16 @@ refuses to start with admission handlers but no server. The rules themselves are
 (``settings.admission.managed`` stays unset).
 
 The grant rule needs the principal grant a delegate names: it is read from the API server at the time of the
-request (a list filtered by name: the operator's role lists but never gets single objects), not from the
+request (a GET by name), not from the
 operator's in-memory index. Every replica serves the webhook, and a paused (standby) replica watches nothing,
 so its index is empty or stale; the API server is the one view all replicas share. A principal that cannot
-be read is refused with a message that says to retry, never admitted unchecked.
+be read (an API error, or no answer within half of ``admission_timeout``, the API server's wait for the webhook)
+is refused with a message that says to retry, never admitted unchecked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from typing import Any
 
@@ -40,6 +42,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         return
     group = ctx.config.administrators_group
     settings = make_settings(ctx.config)
+    read_timeout = ctx.config.admission_timeout / 2
 
     @kopf.on.validate(GROUP, VERSION, "digitalobjects", registry=registry, id=WEBHOOK_ID,
                       operations=["CREATE", "UPDATE"])
@@ -65,15 +68,14 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
     async def read_principal(namespace: str, name: str, logger: kopf.Logger) -> object:
         """The facts of grant ``namespace/name`` as the API server stores it now; ``PRINCIPAL_UNKNOWN`` when it
         does not exist, cannot be read, or cannot be understood."""
-        url = _GRANTS.get_url(namespace=references.NamespaceName(namespace),
-                              params={"fieldSelector": f"metadata.name={name}"})
-        try:
-            listing = await api.get(url, settings=settings, logger=logger)
+        url = _GRANTS.get_url(namespace=references.NamespaceName(namespace), name=name)
+        try:  # kopf retries API errors without end: bounded, so that the answer is ours, not the API server's timeout
+            async with asyncio.timeout(read_timeout):
+                stored = await api.get(url, settings=settings, logger=logger)
+        except errors.APINotFoundError:
+            return PRINCIPAL_UNKNOWN
         except (TimeoutError, errors.APIError, OSError) as error:
             logger.warning("principal grant not readable for admission: %s", type(error).__name__)
             return PRINCIPAL_UNKNOWN
-        for item in listing.get("items") or ():
-            if (item.get("metadata") or {}).get("name") == name:
-                known = indexed_of({"apiVersion": API_VERSION, "kind": "AccessGrant"} | dict(item))
-                return PRINCIPAL_UNKNOWN if known.facts is None else known.facts
-        return PRINCIPAL_UNKNOWN
+        known = indexed_of({"apiVersion": API_VERSION, "kind": "AccessGrant"} | dict(stored))
+        return PRINCIPAL_UNKNOWN if known.facts is None else known.facts

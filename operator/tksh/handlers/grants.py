@@ -221,15 +221,15 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         return links.delegates(key)
 
     async def fetch(key: str) -> dict[str, Any] | None:
-        """The grant as stored now, read with a list filtered by name: the operator's role lists and watches but
-        never gets single objects (see the chart's RBAC); ``None`` when it is gone."""
+        """The grant as stored now (a GET by name: one object, whatever the namespace holds); ``None`` when it is
+        gone."""
         namespace, _, name = key.partition("/")
-        url = state["resource"].get_url(namespace=namespace, params={"fieldSelector": f"metadata.name={name}"})
-        listing = await api.get(url, settings=settings, logger=state["logger"])
-        for item in listing.get("items") or ():
-            if (item.get("metadata") or {}).get("name") == name:
-                return {"apiVersion": API_VERSION, "kind": "AccessGrant"} | dict(item)
-        return None
+        url = state["resource"].get_url(namespace=namespace, name=name)
+        try:
+            stored: dict[str, Any] = await api.get(url, settings=settings, logger=state["logger"])
+        except errors.APINotFoundError:
+            return None
+        return {"apiVersion": API_VERSION, "kind": "AccessGrant"} | stored
 
     async def write(body: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any] | None:
         """One status merge patch, conditional on the resourceVersion ``body`` was read at."""
