@@ -1,5 +1,6 @@
 """Shared pieces of the registration suites (test_registration, test_registration_timers, test_grants): the application
-manifest, the operator's configuration, and small readers of status, conditions, Events and mail."""
+manifest, the operator's configuration, small readers of status, conditions, Events and mail, and the admission
+webhook's answer."""
 
 from __future__ import annotations
 
@@ -34,6 +35,20 @@ FUNCTION: dict[str, Any] = {
     },
 }
 AGREEMENT = {"number": "ЦЖ-2026/0042", "signedAt": "2026-01-20T09:00:00Z", "validUntil": "2099-07-20T00:00:00Z"}
+
+
+async def admission_answer(http: Any, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The ``response`` of AdmissionReview ``body`` POSTed to the webhook at ``url`` (an ``aiohttp`` session's
+    ``http``); an AssertionError, which ``eventually`` retries, while the webhook server is not up yet."""
+    import aiohttp
+
+    try:
+        async with http.post(url, json=body) as response:
+            assert response.status == 200, await response.text()
+            answer: dict[str, Any] = (await response.json())["response"]
+    except aiohttp.ClientConnectionError as error:
+        raise AssertionError(f"the webhook server is not up yet: {error}") from error
+    return answer
 
 
 def free_port() -> int:

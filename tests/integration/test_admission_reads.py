@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 
 from tests.integration.backends import EmbeddedBackend, running
-from tests.integration.registration_helpers import free_port, make_namespace
-from tests.integration.test_grants import grant
+from tests.integration.registration_helpers import admission_answer, free_port, make_namespace
+from tests.integration.test_grants import delegate_of_chair, grant, grant_review
 from tksh.sandbox.apiserver import EmbeddedAPIServer, project_crd_paths
 from tksh.sandbox.mailsink import MailSink
 
@@ -36,15 +36,7 @@ async def api() -> AsyncIterator[EmbeddedAPIServer]:
 
 def review(ns: str, **spec: Any) -> dict[str, Any]:
     """The AdmissionReview of creating a grant delegated from ``chair``."""
-    base: dict[str, Any] = {"delegatedFrom": "chair", "scope": {"categories": [5]},
-                            "agreement": {"number": "ДД-2", "validUntil": "2080-01-01T00:00:00Z"}}
-    new = grant("acct", ns, "person:acct", **(base | spec))
-    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-            "request": {"uid": "req-unreadable", "operation": "CREATE",
-                        "userInfo": {"username": "aigerim", "groups": ["system:authenticated"]},
-                        "kind": {"group": "tksh.kz", "version": "v1alpha1", "kind": "AccessGrant"},
-                        "resource": {"group": "tksh.kz", "version": "v1alpha1", "resource": "accessgrants"},
-                        "namespace": ns, "name": "acct", "object": new, "oldObject": None}}
+    return grant_review(delegate_of_chair(ns, **spec), uid="req-unreadable")
 
 
 async def test_an_unreadable_principal_is_refused_in_time_with_a_reason_to_retry(
@@ -64,13 +56,7 @@ async def test_an_unreadable_principal_is_refused_in_time_with_a_reason_to_retry
 
     async with running(config), aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=DEADLINE)) as http:
         async def ask(body: dict[str, Any]) -> dict[str, Any]:
-            try:
-                async with http.post(f"http://127.0.0.1:{port}/accessgrants", json=body) as response:
-                    assert response.status == 200, await response.text()
-                    answer: dict[str, Any] = (await response.json())["response"]
-            except aiohttp.ClientConnectionError as error:
-                raise AssertionError(f"the webhook server is not up yet: {error}") from error
-            return answer
+            return await admission_answer(http, f"http://127.0.0.1:{port}/accessgrants", body)
 
         refused = await wait_until(lambda: ask(review(ns)))
         assert refused["allowed"] is False and refused["status"]["message"] == UNREADABLE, refused

@@ -54,6 +54,28 @@ def grant(name: str, ns: str, subject: str = "person:a1", **spec: Any) -> dict[s
     return body
 
 
+def grant_review(new: dict[str, Any], old: dict[str, Any] | None = None, uid: str = "req-1") -> dict[str, Any]:
+    """The AdmissionReview the API server sends the ``/accessgrants`` webhook for a write of ``new``."""
+    return {
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": uid, "operation": "UPDATE" if old else "CREATE",
+            "userInfo": {"username": "aigerim", "groups": ["system:authenticated"]},
+            "kind": {"group": "tksh.kz", "version": "v1alpha1", "kind": "AccessGrant"},
+            "resource": {"group": "tksh.kz", "version": "v1alpha1", "resource": "accessgrants"},
+            "namespace": new["metadata"]["namespace"], "name": new["metadata"]["name"], "object": new,
+            "oldObject": old,
+        },
+    }
+
+
+def delegate_of_chair(ns: str, **spec: Any) -> dict[str, Any]:
+    """Grant ``acct`` delegated from ``chair`` (category 5, an agreement until 2080); ``spec`` overrides."""
+    base: dict[str, Any] = {"delegatedFrom": "chair", "scope": {"categories": [5]},
+                            "agreement": {"number": "ДД-2", "validUntil": "2080-01-01T00:00:00Z"}}
+    return grant("acct", ns, "person:acct", **(base | spec))
+
+
 def config_for(cluster: Backend, smtp_port: int) -> OperatorConfig:
     return dataclasses.replace(cluster.operator_config(), smtp_host="127.0.0.1", smtp_port=smtp_port,
                                smtp_sender="tksh@tksh.example.kz")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.integration.backends import Backend, running
-from tests.integration.registration_helpers import free_port, kubectl_env, kubectl_tksh
+from tests.integration.registration_helpers import admission_answer, free_port, kubectl_env, kubectl_tksh
 from tests.integration.test_grants import (
     R,
     Wait,
@@ -23,8 +23,10 @@ from tests.integration.test_grants import (
     config_for,
     counted,
     decisions,
+    delegate_of_chair,
     event,
     grant,
+    grant_review,
     index_of,
     merge_patch,
     ns,
@@ -53,18 +55,6 @@ async def test_admission_webhook_bounds_delegation_and_freezes_terminations(
     config = dataclasses.replace(config_for(cluster, mail.port), admission_port=port, admission_addr="127.0.0.1",
                                  admission_insecure=True)
 
-    def review(new: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {
-            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-            "request": {
-                "uid": "req-1", "operation": "UPDATE" if old else "CREATE",
-                "userInfo": {"username": "aigerim", "groups": ["system:authenticated"]},
-                "kind": {"group": "tksh.kz", "version": "v1alpha1", "kind": "AccessGrant"},
-                "resource": {"group": "tksh.kz", "version": "v1alpha1", "resource": "accessgrants"},
-                "namespace": ns, "name": new["metadata"]["name"], "object": new, "oldObject": old,
-            },
-        }
-
     chair = grant("chair", ns, scope={"categories": [2, 5]},
                   agreement={"number": "ДД-1", "validFrom": "2026-01-01T00:00:00Z",
                              "validUntil": "2090-01-01T00:00:00Z"})
@@ -73,27 +63,19 @@ async def test_admission_webhook_bounds_delegation_and_freezes_terminations(
         await wait_until(lambda: status_of(cluster, "chair", ns, "Active"))
 
         async def ask(body: dict[str, Any]) -> dict[str, Any]:
-            try:
-                async with http.post(f"http://127.0.0.1:{port}/accessgrants", json=body) as response:
-                    assert response.status == 200, await response.text()
-                    answer: dict[str, Any] = (await response.json())["response"]
-            except aiohttp.ClientConnectionError as error:
-                raise AssertionError(f"the webhook server is not up yet: {error}") from error
-            return answer
+            return await admission_answer(http, f"http://127.0.0.1:{port}/accessgrants", body)
 
         def delegate(**spec: Any) -> dict[str, Any]:
-            base: dict[str, Any] = {"delegatedFrom": "chair", "scope": {"categories": [5]},
-                                    "agreement": {"number": "ДД-2", "validUntil": "2080-01-01T00:00:00Z"}}
-            return grant("acct", ns, "person:acct", **(base | spec))
+            return delegate_of_chair(ns, **spec)
 
         async def refused(body: dict[str, Any], field: str, old: dict[str, Any] | None = None) -> str:
-            answer = await ask(review(body, old))
+            answer = await ask(grant_review(body, old))
             assert answer["allowed"] is False, answer
             message: str = answer["status"]["message"]
             assert message.startswith(f"{field}: "), message
             return message
 
-        assert (await wait_until(lambda: ask(review(delegate()))))["allowed"] is True
+        assert (await wait_until(lambda: ask(grant_review(delegate()))))["allowed"] is True
         await refused(delegate(functions=["owners-association", "meters"]), "spec.functions")
         await refused(delegate(scope={"categories": [5, 9]}), "spec.scope.categories")
         await refused(delegate(scope=None), "spec.scope.categories")
@@ -107,7 +89,7 @@ async def test_admission_webhook_bounds_delegation_and_freezes_terminations(
 
         revoked = copy.deepcopy(chair)
         revoked["spec"]["termination"] = {"reason": "REVOKED", "by": "aigerim", "note": "акт"}
-        assert (await ask(review(revoked, chair)))["allowed"] is True
+        assert (await ask(grant_review(revoked, chair)))["allowed"] is True
         changed = copy.deepcopy(revoked)
         changed["spec"]["termination"]["reason"] = "REFUSED"
         await refused(changed, "spec.termination", revoked)
@@ -119,7 +101,7 @@ async def test_admission_webhook_bounds_delegation_and_freezes_terminations(
         resumed = copy.deepcopy(stored)
         resumed["spec"]["agreement"]["validUntil"] = "2099-01-01T00:00:00Z"
         assert "never resumed" in await refused(resumed, "spec", stored)
-        assert (await ask(review({**stored, "metadata": {**stored["metadata"], "labels": {"a": "b"}}}, stored)))[
+        assert (await ask(grant_review({**stored, "metadata": {**stored["metadata"], "labels": {"a": "b"}}}, stored)))[
             "allowed"] is True  # not a spec change
         assert "has ended" in await refused(delegate(), "spec.delegatedFrom")
 
@@ -329,25 +311,11 @@ async def test_a_paused_replica_still_bounds_delegation_from_the_api_server(
                                  admission_port=port, admission_addr="127.0.0.1", admission_insecure=True)
 
     def review(**spec: Any) -> dict[str, Any]:
-        base: dict[str, Any] = {"delegatedFrom": "chair", "scope": {"categories": [5]},
-                                "agreement": {"number": "ДД-2", "validUntil": "2080-01-01T00:00:00Z"}}
-        new = grant("acct", ns, "person:acct", **(base | spec))
-        return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                "request": {"uid": "req-standby", "operation": "CREATE",
-                            "userInfo": {"username": "aigerim", "groups": ["system:authenticated"]},
-                            "kind": {"group": "tksh.kz", "version": "v1alpha1", "kind": "AccessGrant"},
-                            "resource": {"group": "tksh.kz", "version": "v1alpha1", "resource": "accessgrants"},
-                            "namespace": ns, "name": "acct", "object": new, "oldObject": None}}
+        return grant_review(delegate_of_chair(ns, **spec), uid="req-standby")
 
     async with running(config), aiohttp.ClientSession() as http:
         async def ask(body: dict[str, Any]) -> dict[str, Any]:
-            try:
-                async with http.post(f"http://127.0.0.1:{port}/accessgrants", json=body) as response:
-                    assert response.status == 200, await response.text()
-                    answer: dict[str, Any] = (await response.json())["response"]
-            except aiohttp.ClientConnectionError as error:
-                raise AssertionError(f"the webhook server is not up yet: {error}") from error
-            return answer
+            return await admission_answer(http, f"http://127.0.0.1:{port}/accessgrants", body)
 
         assert (await wait_until(lambda: ask(review())))["allowed"] is True, "a paused replica refused a delegate"
         wider = await ask(review(scope={"categories": [5, 9]}))

@@ -14,6 +14,7 @@ from tests.integration.registration_helpers import (
     AGREEMENT,
     OWNER_BIN,
     OWNER_EMAIL,
+    admission_answer,
     application,
     condition,
     config_for,
@@ -207,12 +208,7 @@ async def test_admission_webhook_refuses_review_by_non_administrators(
     async with running(config), aiohttp.ClientSession() as http:
 
         async def ask(body: dict[str, Any]) -> dict[str, Any]:
-            try:
-                async with http.post(f"http://127.0.0.1:{port}/review", json=body) as response:
-                    assert response.status == 200, await response.text()
-                    answer: dict[str, Any] = (await response.json())["response"]
-            except aiohttp.ClientConnectionError as error:
-                raise AssertionError(f"the webhook server is not up yet: {error}") from error
+            answer = await admission_answer(http, f"http://127.0.0.1:{port}/review", body)
             assert answer["uid"] == "req-1"
             return answer
 
