@@ -67,6 +67,7 @@ async def scale_run(tmp_path: Path, name: str, digital_objects: int, grants: int
         record(name, figures)
 
 
+@pytest.mark.timeout(1200)  # the run's own budget (900 s) bounds it first; the suite's 300 s default would not do
 async def test_scale_short(tmp_path: Path) -> None:
     await scale_run(tmp_path, "scale-embedded-short", digital_objects=100, grants=2000, rest=10.0, budget=900.0)
 
@@ -78,6 +79,7 @@ grants take about 40 of them on its 2 cores. The issue's size is one environment
 
 
 @pytest.mark.reliability_long
+@pytest.mark.timeout(4 * 3600 + 600)  # bounds a broken run only: its budget is 4 hours (100,000 grants take ~40 min)
 async def test_scale_long(tmp_path: Path) -> None:
     grants = int(os.environ.get("TKSH_SCALE_GRANTS", str(CI_GRANTS)))
     objects = int(os.environ.get("TKSH_SCALE_OBJECTS", "1000"))
