@@ -8,9 +8,9 @@ refuses to start with admission handlers but no server. The rules themselves are
 (``settings.admission.managed`` stays unset).
 
 The grant rule needs the principal grant a delegate names: it is read from the API server at the time of the
-request (a GET by name), not from the
-operator's in-memory index. Every replica serves the webhook, and a paused (standby) replica watches nothing,
-so its index is empty or stale; the API server is the one view all replicas share. A principal that cannot
+request (a GET by name), not from the operator's in-memory index. Every replica serves the webhook, and a paused
+(standby) replica watches nothing, so its index is empty or stale; the API server is the one view all replicas
+share. A principal that cannot
 be read (an API error, or no answer within half of ``admission_timeout``, the API server's wait for the webhook)
 is refused with a message that says to retry, never admitted unchecked.
 """
