@@ -22,19 +22,17 @@ import datetime
 from typing import Any
 
 import kopf
-from kopf._cogs.clients import api, errors  # the webhook reads the principal mid-request, with kopf's credentials
-from kopf._cogs.structs import references
+from kopf._cogs.clients import errors
 
-from tksh import API_VERSION, GROUP, VERSION
+from tksh import GROUP, VERSION
 from tksh.access.admission import PRINCIPAL_UNKNOWN, check_grant
 from tksh.handlers import Context
-from tksh.handlers.grants import indexed_of
+from tksh.handlers.grants import indexed_of, read_grant  # the principal is read mid-request, with kopf's credentials
 from tksh.handlers.settings import make_settings
 from tksh.registration.admission import check_review
 
 WEBHOOK_ID = "review"  # the webhook's URL path: <server>/review
 GRANTS_WEBHOOK_ID = "accessgrants"  # <server>/accessgrants
-_GRANTS = references.Resource(group=GROUP, version=VERSION, plural="accessgrants", namespaced=True)
 
 
 def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
@@ -68,14 +66,11 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
     async def read_principal(namespace: str, name: str, logger: kopf.Logger) -> object:
         """The facts of grant ``namespace/name`` as the API server stores it now; ``PRINCIPAL_UNKNOWN`` when it
         does not exist, cannot be read, or cannot be understood."""
-        url = _GRANTS.get_url(namespace=references.NamespaceName(namespace), name=name)
         try:  # kopf retries API errors without end: bounded, so that the answer is ours, not the API server's timeout
             async with asyncio.timeout(read_timeout):
-                stored = await api.get(url, settings=settings, logger=logger)
-        except errors.APINotFoundError:
-            return PRINCIPAL_UNKNOWN
+                stored = await read_grant(namespace, name, settings=settings, logger=logger)
         except (TimeoutError, errors.APIError, OSError) as error:
             logger.warning("principal grant not readable for admission: %s", type(error).__name__)
             return PRINCIPAL_UNKNOWN
-        known = indexed_of({"apiVersion": API_VERSION, "kind": "AccessGrant"} | dict(stored))
-        return PRINCIPAL_UNKNOWN if known.facts is None else known.facts
+        known = None if stored is None else indexed_of(stored)
+        return PRINCIPAL_UNKNOWN if known is None or known.facts is None else known.facts

@@ -42,6 +42,7 @@ from typing import Any, cast
 import kopf
 from kopf._cogs.aiokits import aiotoggles
 from kopf._cogs.clients import api, errors
+from kopf._cogs.structs import references
 
 from tksh import API_VERSION, GROUP, VERSION
 from tksh.access.admission import FieldProblemError, facts_of
@@ -60,6 +61,7 @@ PLURAL = "accessgrants"
 GRANTS, FUNCTIONS = "tksh_grants", "tksh_grant_functions"
 FALSE_INFORMATION_ANNOTATION = f"{GROUP}/false-information"
 DIGITAL_OBJECTS = kopf.Resource(GROUP, VERSION, "digitalobjects", kind="DigitalObject", namespaced=True)
+ACCESS_GRANTS = kopf.Resource(GROUP, VERSION, PLURAL, kind="AccessGrant", namespaced=True)
 _OWNED = ("phase", "observedGeneration", "activatedAt", "terminated", "message", "conditions", "outbox")
 _log = get_logger("tksh.handlers.grants")
 
@@ -84,6 +86,18 @@ def _shared(value: Any) -> Any:
     if value is None or len(_SHARED) > 100_000:
         return value
     return _SHARED.setdefault(value, value)
+
+
+async def read_grant(namespace: str, name: str, *, settings: kopf.OperatorSettings,
+                     logger: kopf.Logger | logging.Logger) -> dict[str, Any] | None:
+    """Grant ``namespace/name`` as the API server stores it now (a GET by name: one object, whatever the namespace
+    holds); ``None`` when there is none. Other API errors are raised once kopf's retries give up."""
+    url = ACCESS_GRANTS.get_url(namespace=references.NamespaceName(namespace), name=name)
+    try:
+        stored: dict[str, Any] = await api.get(url, settings=settings, logger=logger)
+    except errors.APINotFoundError:
+        return None
+    return {"apiVersion": API_VERSION, "kind": "AccessGrant"} | stored
 
 
 def indexed_of(body: Mapping[str, Any]) -> Indexed:
@@ -221,20 +235,13 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         return links.delegates(key)
 
     async def fetch(key: str) -> dict[str, Any] | None:
-        """The grant as stored now (a GET by name: one object, whatever the namespace holds); ``None`` when it is
-        gone."""
         namespace, _, name = key.partition("/")
-        url = state["resource"].get_url(namespace=namespace, name=name)
-        try:
-            stored: dict[str, Any] = await api.get(url, settings=settings, logger=state["logger"])
-        except errors.APINotFoundError:
-            return None
-        return {"apiVersion": API_VERSION, "kind": "AccessGrant"} | stored
+        return await read_grant(namespace, name, settings=settings, logger=state["logger"])
 
     async def write(body: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any] | None:
         """One status merge patch, conditional on the resourceVersion ``body`` was read at."""
         meta = body["metadata"]
-        url = state["resource"].get_url(namespace=meta["namespace"], name=meta["name"], subresource="status")
+        url = ACCESS_GRANTS.get_url(namespace=meta["namespace"], name=meta["name"], subresource="status")
         payload = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": dict(fields)}
         try:
             stored: dict[str, Any] = await api.patch(url=url, headers={"Content-Type": "application/merge-patch+json"},
@@ -373,7 +380,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
             state[index] = kwargs[index]
         # API calls log under this module, not the first grant's object logger (which would post its lines as
         # Events on that grant).
-        state["resource"], state["logger"], state["started"] = kwargs["resource"], logging.getLogger(__name__), True
+        state["logger"], state["started"] = logging.getLogger(__name__), True
         gate = kopf_pause_gate()
         if gate is None and not config.standalone:
             _log.error("kopf's pause state was not found: the grant controller runs whether or not this replica is "
