@@ -262,6 +262,18 @@ class Workflow:
         self.outcome.passed.append(what)
         return result
 
+    def webhook(self, path: str, review: dict[str, Any]) -> dict[str, Any]:
+        """The operator's webhook's answer (``response``) to AdmissionReview ``review`` at ``path``, over TLS as the
+        API server asks it; an AssertionError (the step retries) while it does not answer."""
+        try:
+            status, body = post_over_tls(self.config.admission_port, path, review, ca=self.webhook_tls.ca,
+                                         server_hostname=SERVICE_HOSTNAME)
+        except OSError as exc:
+            raise AssertionError(f"not answering: {exc}") from exc
+        assert status == 200, body
+        response: dict[str, Any] = body["response"]
+        return response
+
     def status(self) -> dict[str, Any]:
         resp = self.cluster.get(API, "SubjectFunction", self.name)
         assert resp.status == 200, resp.body
@@ -292,13 +304,8 @@ class Workflow:
             new["spec"]["review"] = {"decision": "Approved", "reviewer": "proof"}
             review = admission_review(uid=name, userinfo={"username": "owner", "groups": ["system:authenticated"]},
                                       new=new, old=application(name))
-            try:
-                status, body = post_over_tls(self.config.admission_port, "/review", review, ca=self.webhook_tls.ca,
-                                             server_hostname=SERVICE_HOSTNAME)
-            except OSError as exc:
-                raise AssertionError(f"not answering: {exc}") from exc
-            assert status == 200, body
-            assert body["response"]["allowed"] is False and body["response"]["status"]["code"] == 403, body
+            response = self.webhook("/review", review)
+            assert response["allowed"] is False and response["status"]["code"] == 403, response
 
         self.step("the admission webhook answers over TLS", webhook_answers)
 
@@ -372,13 +379,7 @@ class Workflow:
             delegate = delegate_of(name, APPS_NAMESPACE)
             review = admission_review(uid=f"{name}-delegate", userinfo={"username": "admin", "groups": ["admins"]},
                                       new=delegate, old=None, kind="AccessGrant", plural="accessgrants")
-            try:
-                status, body = post_over_tls(self.config.admission_port, "/accessgrants", review,
-                                             ca=self.webhook_tls.ca, server_hostname=SERVICE_HOSTNAME)
-            except OSError as exc:
-                raise AssertionError(f"not answering: {exc}") from exc
-            assert status == 200, body
-            response = body["response"]
+            response = self.webhook("/accessgrants", review)
             assert response["allowed"] is False, response
             assert "has ended (REVOKED" in response["status"]["message"], response
 

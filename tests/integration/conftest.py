@@ -22,6 +22,13 @@ from tksh.sandbox.mailsink import MailSink
 _installed: set[int] = set()
 
 
+@pytest.fixture
+async def api() -> AsyncIterator[EmbeddedAPIServer]:
+    """The embedded API server alone, for the tests that inject its faults (a real server cannot fail on demand)."""
+    async with EmbeddedAPIServer(crd_paths=project_crd_paths()) as server:
+        yield server
+
+
 @pytest.fixture(params=["embedded", pytest.param("real", marks=pytest.mark.realapi)])
 async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "embedded":

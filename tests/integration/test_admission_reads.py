@@ -10,28 +10,21 @@ embedded one does it with ``api.faults.inject``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.integration.backends import EmbeddedBackend, running
 from tests.integration.registration_helpers import admission_answer, free_port, make_namespace
 from tests.integration.test_grants import delegate_of_chair, grant, grant_review
-from tksh.sandbox.apiserver import EmbeddedAPIServer, project_crd_paths
+from tksh.sandbox.apiserver import EmbeddedAPIServer
 from tksh.sandbox.mailsink import MailSink
 
 Wait = Callable[..., Awaitable[Any]]
 DEADLINE = 90.0  # a bound on a broken test (an unbounded read never answers), not a timing requirement
 UNREADABLE = "spec.delegatedFrom: the principal grant chair does not exist in this namespace, or could not be read " \
              "just now: retry"
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[EmbeddedAPIServer]:
-    async with EmbeddedAPIServer(crd_paths=project_crd_paths()) as server:
-        yield server
 
 
 def review(ns: str, **spec: Any) -> dict[str, Any]:

@@ -35,16 +35,10 @@ from tksh import run
 from tksh.handlers import kopfwatch
 from tksh.handlers.tokens import Tokens
 from tksh.run import OperatorThread
-from tksh.sandbox.apiserver import EmbeddedAPIServer, project_crd_paths
+from tksh.sandbox.apiserver import EmbeddedAPIServer
 
 Wait = Callable[..., Awaitable[Any]]
 DEADLINE = 120.0  # a bound on a broken test, not a timing requirement (the machine is shared)
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[EmbeddedAPIServer]:
-    async with EmbeddedAPIServer(crd_paths=project_crd_paths()) as server:
-        yield server
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from tests.integration.backends import EmbeddedBackend
 from tests.integration.registration_helpers import make_namespace
 from tests.sandbox.helpers import watch_lines
 from tksh.run import OperatorHandle, OperatorThread
-from tksh.sandbox.apiserver import EmbeddedAPIServer, project_crd_paths
+from tksh.sandbox.apiserver import EmbeddedAPIServer
 from tksh.sandbox.mailsink import MailSink
 
 Wait = Callable[..., Awaitable[Any]]
@@ -41,12 +41,6 @@ def grant(name: str, ns: str) -> dict[str, Any]:
                           "validUntil": "2099-01-01T00:00:00Z"},
         },
     }
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[EmbeddedAPIServer]:
-    async with EmbeddedAPIServer(crd_paths=project_crd_paths()) as server:
-        yield server
 
 
 @dataclasses.dataclass
