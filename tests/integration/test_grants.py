@@ -9,7 +9,6 @@ OTHER_BY_LAW without a note. The operations (admission, kubectl, hostile names, 
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import dataclasses
 import datetime
@@ -156,20 +155,6 @@ async def terminate(cluster: Backend, body: dict[str, Any], reason: R, note: str
     changed = copy.deepcopy(body)
     changed["spec"]["termination"] = request
     await cluster.apply(changed)
-
-
-async def merge_patch(cluster: Backend, path: str, body: dict[str, Any]) -> None:
-    """A JSON merge patch on either backend (the embedded one over plain HTTP, no credentials)."""
-    if cluster.name == "embedded":
-        import aiohttp
-
-        async with aiohttp.ClientSession() as http, http.patch(
-                cluster.api.url + path, json=body,  # type: ignore[attr-defined]
-                headers={"Content-Type": "application/merge-patch+json"}) as response:
-            assert response.status == 200, await response.text()
-        return
-    await asyncio.to_thread(cluster.cluster.checked, "PATCH", path, body,  # type: ignore[attr-defined]
-                            content_type="application/merge-patch+json")
 
 
 async def terminated_as(cluster: Backend, name: str, ns: str, reason: R) -> dict[str, Any]:

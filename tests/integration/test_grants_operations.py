@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.integration.backends import Backend, running
+from tests.integration.peering import Peering
 from tests.integration.registration_helpers import admission_answer, free_port, kubectl_env, kubectl_tksh
 from tests.integration.test_grants import (
     R,
@@ -28,7 +29,6 @@ from tests.integration.test_grants import (
     grant,
     grant_review,
     index_of,
-    merge_patch,
     ns,
     operator_,
     status_of,
@@ -240,50 +240,28 @@ async def test_a_paused_replica_writes_nothing_until_it_is_the_active_peer(
     cluster: Backend, mail: MailSink, ns: str, unique: str, wait_until: Wait, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """kopf peering on: a higher-priority peer pauses this operator; the grant timer must wait for the resume."""
-    import logging
-
-    peering = f"tksh-{unique}"
     monkeypatch.setenv("POD_ID", f"grants-{unique}")
-    await cluster.apply({"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": peering}})
-    path = f"/apis/kopf.dev/v1/clusterkopfpeerings/{peering}"
-    config = dataclasses.replace(config_for(cluster, mail.port), standalone=False, peering_name=peering)
-    messages: list[str] = []
-
-    class Recorder(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            messages.append(record.getMessage())
-
-    recorder, logger = Recorder(level=logging.INFO), logging.getLogger("kopf._core.engines.peering")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(recorder)
     at = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=12)
     due = at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    try:
+    with Peering(cluster, f"tksh-{unique}") as peering:
+        await peering.create()
+        config = dataclasses.replace(config_for(cluster, mail.port), standalone=False, peering_name=peering.name)
         async with running(config):
             body = grant("chair", ns, termination={"reason": "REVOKED", "by": "aigerim", "at": due})
             await cluster.apply(body)
             status = await wait_until(lambda: status_of(cluster, "chair", ns, "Active"))
             assert condition(status, "Terminated")["reason"] == "TerminationScheduled"
-            rival = {"priority": 100, "lifetime": 60, "lastseen": datetime.datetime.now(datetime.UTC).isoformat()}
-            await merge_patch(cluster, path, {"status": {"rival": rival}})
-
-            def paused() -> None:
-                assert any(m.startswith("Pausing operations in favour of") for m in messages), messages
-
-            await wait_until(paused)
+            await peering.rival(True, lifetime=60)
+            await wait_until(peering.paused)
             if datetime.datetime.now(datetime.UTC) > at - datetime.timedelta(seconds=2):
                 pytest.skip("this machine took too long to pause the operator before the scheduled instant")
             await asyncio.sleep((at - datetime.datetime.now(datetime.UTC)).total_seconds() + 3)
             held = await status_of(cluster, "chair", ns, "Active")  # due, but this replica is paused
             assert not held.get("terminated")
 
-            await merge_patch(cluster, path, {"status": {"rival": None}})
+            await peering.rival(False)
             status = await wait_until(lambda: terminated_as(cluster, "chair", ns, R.REVOKED))
             assert status["terminated"]["at"] == due
-    finally:
-        logger.removeHandler(recorder)
-        logger.setLevel(level)
 
 
 async def test_a_paused_replica_still_bounds_delegation_from_the_api_server(
@@ -300,14 +278,11 @@ async def test_a_paused_replica_still_bounds_delegation_from_the_api_server(
         await cluster.apply(chair)
         await wait_until(lambda: status_of(cluster, "chair", ns, "Active"))
 
-    peering = f"tksh-{unique}"
+    peering = Peering(cluster, f"tksh-{unique}")
     monkeypatch.setenv("POD_ID", f"standby-{unique}")
-    rival = {"priority": 100, "lifetime": 600, "lastseen": datetime.datetime.now(datetime.UTC).isoformat()}
-    await cluster.apply({"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": peering},
-                         "status": {"rival": rival}})
-    await merge_patch(cluster, f"/apis/kopf.dev/v1/clusterkopfpeerings/{peering}", {"status": {"rival": rival}})
+    await peering.create(rival=True)
     port = free_port()
-    config = dataclasses.replace(config_for(cluster, mail.port), standalone=False, peering_name=peering,
+    config = dataclasses.replace(config_for(cluster, mail.port), standalone=False, peering_name=peering.name,
                                  admission_port=port, admission_addr="127.0.0.1", admission_insecure=True)
 
     def review(**spec: Any) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Two operators share one kopf peering object; the one with the higher priority is active. The paused one
 exports no ``tksh_probe_success`` while the active one probes and handles the outage; when the active one
-leaves, the standby resumes probing.
+leaves, the standby resumes probing. And an incident's notifier caught mid-delivery by the pause records
+nothing after it: the active peer is the writer from then on (it sends the notice again, with the same key).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import pytest
 
 from tests.integration.backends import Backend, running
 from tests.integration.monitoring_helpers import (
@@ -21,6 +24,7 @@ from tests.integration.monitoring_helpers import (
     namespace,
     one_incident,
 )
+from tests.integration.peering import HeldMail, Peering, paused_mid_delivery
 from tksh.config import OperatorConfig
 from tksh.metrics import OperatorMetrics
 from tksh.sandbox.mailsink import MailSink
@@ -82,3 +86,37 @@ async def test_only_the_active_peer_probes_and_a_standby_takes_over(
 
 def _grew(now: int, before: int, by: int) -> None:
     assert now >= before + by, (now, before)
+
+
+def owner_notice(incident: dict[str, Any]) -> dict[str, Any]:
+    entry, = [e for e in incident["status"]["outbox"] if e["template"] == "incident-opened" and e["channel"] == "email"]
+    return dict(entry)
+
+
+async def test_a_notifier_caught_mid_delivery_by_the_pause_records_nothing_after_it(
+    cluster: Backend, unique: str, wait_until: Wait, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ns = await namespace(cluster, f"held-{unique}")
+    monkeypatch.setenv("POD_ID", f"held-{unique}")
+    async with HeldMail("incident-opened") as mail, HTTPTarget("heat") as target:
+        with Peering(cluster, f"held-{unique}", ns) as peering:
+            await peering.create()
+            config = dataclasses.replace(monitoring_config(cluster, mail.port, namespaces=(ns,), incident_namespace=ns),
+                                         standalone=False, peering_name=peering.name)
+            async with running(config):
+                obj = digital_object("heat-billing", ns, target.url, OWNER)
+                await cluster.apply(obj)
+                await wait_until(lambda: integrated(cluster, obj), timeout=60)
+                target.failing(503)
+                after = await paused_mid_delivery(peering, mail, lambda: one_incident(cluster, ns), wait_until)
+                assert owner_notice(after)["state"] == "Pending"
+
+                await peering.rival(False)  # resumed: this replica is the writer again, and sends the notice again
+
+                async def recorded() -> dict[str, Any]:
+                    entry = owner_notice(await one_incident(cluster, ns))
+                    assert entry["state"] == "Delivered", entry
+                    return entry
+
+                entry = await wait_until(recorded, timeout=60)
+    assert mail.keys() == [entry["id"]] * 2  # at least once, with one key

@@ -18,7 +18,8 @@ Tasks and their single writers
 
 Standby peers: kopf stops every daemon when the operator is paused (another peer is active) or
 exits, so every object detaches and the scheduler stops probing with the last of them; the active
-peer attaches them again. Nothing probes or notifies on a standby. Indexes (owners, central components,
+peer attaches them again. Nothing probes or notifies on a standby, and a pass under way when the pause
+lands writes nothing more (:mod:`tksh.handlers.daemonwrites`). Indexes (owners, central components,
 open incidents) give the daemons what they need without extra API reads; open incidents are restored
 into the scheduler after a restart (never opened twice).
 """
@@ -38,12 +39,12 @@ from typing import Any, cast
 import kopf
 from kopf._cogs.clients import api, errors
 from kopf._cogs.clients.creating import create_obj
-from kopf._cogs.clients.patching import patch_obj  # daemons write mid-run (see handlers.registration)
 from kopf._cogs.structs import bodies, references
 
 from tksh import GROUP, VERSION
 from tksh.conditions import set_condition
 from tksh.handlers import Context
+from tksh.handlers.daemonwrites import patch_status, pausing
 from tksh.handlers.settings import make_settings
 from tksh.logs import mask_text
 from tksh.monitoring import PHASES, OpenIncident, ProbeResult, ProbeSpec, StateChange
@@ -243,7 +244,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         wake = wakes.setdefault(key, asyncio.Event())
         written = dict(body.get("status") or {})
 
-        async def store(fields: Mapping[str, Any]) -> None:
+        async def store(fields: Mapping[str, Any]) -> bool:
             nonlocal written
             fields = dict(fields)
             if central:  # the component's status is all ours: a Ready condition too
@@ -254,12 +255,14 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
                 fields["conditions"] = set_condition(written.get("conditions"), "Ready", ready, reason,
                                                      f"availability {state}", observed_generation=generation)
                 fields["observedGeneration"] = generation
-            namespace = references.NamespaceName(target.namespace) if target.namespace else None
-            patched, _ = await patch_obj(settings=api_settings, resource=resource, namespace=namespace,
-                                         name=target.name, patch=kopf.Patch({"status": fields}), logger=log)
-            written = dict((patched or {}).get("status") or written)
+            stored = await patch_status(stopped, settings=api_settings, resource=resource, namespace=target.namespace,
+                                        name=target.name, fields=fields, logger=log)
+            written = stored or written
+            return stored is not None
 
         async def apply(update: TargetUpdate) -> None:
+            if pausing(stopped):
+                return  # the active peer probes this target too and acts on what it sees
             warned = False
             while update.create is not None and not stopped:  # the Incident first: openIncident names it
                 try:
@@ -274,7 +277,8 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
                             f"{incident_namespace} (HTTP {error.status}); retrying")[:1000])
                         warned = True
                     await wait_any(stopped, None, None, 1.0 if fast else 10.0)
-            await store(update.status)
+            if not await store(update.status):
+                return
             if update.recovered is not None:
                 service.recover(f"{incident_namespace}/{update.recovered[0]}", update.recovered[1])
             if update.event is not None:
@@ -301,6 +305,8 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
             while not stopped:
                 wake.clear()
                 change: StateChange | None = await wait_any(stopped, wake, queue, next_write - loop.time())
+                if stopped:
+                    break
                 state.last_checked_at = last_checked.get(key, state.last_checked_at)
                 if change is not None:
                     await apply(state.on_change(change, clock()))
@@ -336,13 +342,11 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
     async def notify(stopped: kopf.DaemonStopped, body: kopf.Body, resource: kopf.Resource, logger: kopf.Logger,
                      **kwargs: Any) -> None:
         meta = body.meta
-        namespace = references.NamespaceName(str(meta.get("namespace")))
+        namespace = str(meta.get("namespace"))
 
         async def store(fields: Mapping[str, Any]) -> dict[str, Any] | None:
-            patched, _ = await patch_obj(settings=api_settings, resource=resource, namespace=namespace,
-                                         name=str(meta["name"]), patch=kopf.Patch({"status": dict(fields)}),
-                                         logger=logger)
-            return None if patched is None else dict(patched.get("status") or {})
+            return await patch_status(stopped, settings=api_settings, resource=resource, namespace=namespace,
+                                      name=str(meta["name"]), fields=fields, logger=logger)
 
         async def pause(event: asyncio.Event, seconds: float) -> None:
             await wait_any(stopped, event, None, seconds)

@@ -22,8 +22,9 @@ patch, so two writers would lose each other's marks). One pass of the daemon:
    if neither changed), or when the daemon is stopped. No timer per object at rest: 1,000 applications
    used to poll their bodies every 2 s (every 0.2 s in the test configuration; issue #7, item 5).
 
-Writes go through kopf's own API client (``patch_obj``, with the operator's credentials) rather than
-a daemon's ``patch`` kwarg, which kopf applies only when the daemon function returns.
+Writes go through :func:`tksh.handlers.daemonwrites.patch_status` (kopf's own API client, with the
+operator's credentials) rather than a daemon's ``patch`` kwarg, which kopf applies only when the daemon
+function returns; it writes nothing once this replica pauses for a peer, and no e-mail is sent then either.
 """
 
 from __future__ import annotations
@@ -35,12 +36,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import kopf
-from kopf._cogs.clients.patching import patch_obj  # the daemon writes mid-run; see the module description
-from kopf._cogs.structs import references
 
 from tksh import GROUP, VERSION
 from tksh.conditions import get_condition
 from tksh.handlers import Context
+from tksh.handlers.daemonwrites import patch_status
 from tksh.handlers.settings import make_settings
 from tksh.logs import mask_text
 from tksh.monitoring import Prober, ProbeSpec
@@ -174,15 +174,13 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         meta = body.meta
         ref = ObjectRef(uid=str(meta["uid"]), name=str(meta["name"]), namespace=meta.get("namespace"))
         functions: kopf.Index[str, dict[str, Any]] = kwargs[INDEX]
-        namespace = references.NamespaceName(ref.namespace) if ref.namespace else None
         written: dict[str, Any] | None = None  # the status as this writer last stored it
         result: TestResult | None = None
         wake = wakes.setdefault(ref.uid, asyncio.Event())
 
         async def store(fields: Mapping[str, Any]) -> dict[str, Any] | None:
-            patched, _ = await patch_obj(settings=api_settings, resource=resource, namespace=namespace,
-                                         name=ref.name, patch=kopf.Patch({"status": dict(fields)}), logger=logger)
-            return None if patched is None else dict(patched.get("status") or {})
+            return await patch_status(stopped, settings=api_settings, resource=resource, namespace=ref.namespace,
+                                      name=ref.name, fields=fields, logger=logger)
 
         try:
             while not stopped:
@@ -196,10 +194,12 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
                 if _differs(plan.status, status):
                     stored = await store(plan.status)
                     if stored is None:
-                        return  # the object is gone
+                        return  # the object is gone, or this replica pauses (patch_status wrote nothing)
                     written = status = stored
                 for event in plan.events:
                     kopf.event(body, type=event.type, reason=event.reason, message=mask_text(event.message))
+                if stopped:
+                    break  # no e-mail from a stopping daemon: the next writer sends it, with the same key
                 status = await deliver_and_report(body, status, store) or status
                 written = status
                 publish(ref.uid, status)
@@ -223,26 +223,27 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
             wake.set()
 
     async def deliver_and_report(body: kopf.Body, status: dict[str, Any], store: Store) -> dict[str, Any] | None:
-        """Send the due e-mails of the stored outbox; store the attempts; Events and metrics for each."""
+        """Send the due e-mails of the stored outbox; store the attempts; Events (only if stored: not from a replica
+        that paused meanwhile) and metrics for each."""
         outbox, attempts = await deliver_due(status.get("outbox"), body.spec, _now(), smtp=smtp,
                                              config=lifecycle_config, backoff=backoff)
         if not attempts:
             return None
         stored: dict[str, Any] | None = await store({"outbox": outbox})
         for attempt in attempts:
-            report(body, attempt)
+            report(body, attempt, events=stored is not None)
         return stored
 
-    def report(body: kopf.Body, attempt: Attempt) -> None:
+    def report(body: kopf.Body, attempt: Attempt, *, events: bool) -> None:
         result = "delivered" if attempt.result.delivered else ("retry" if attempt.state == "Pending" else "failed")
         ctx.metrics.notifications.labels(channel="email", result=result).inc()
         what = f"{attempt.template} to {mask_text(attempt.recipient)} (key {attempt.id})"
-        if result == "delivered":
+        if result == "delivered" and events:
             kopf.event(body, type="Normal", reason="NotificationSent", message=f"e-mail {what} sent")
-        elif result == "failed":
+        elif result == "failed" and events:
             kopf.warn(body, reason="NotificationFailed",
                       message=mask_text(f"e-mail {what} given up: {attempt.result.error}")[:1000])
-        else:
+        elif result == "retry":
             logging.getLogger(__name__).info("e-mail %s not sent yet: %s", what, mask_text(attempt.result.error))
 
     async def sleep(stopped: kopf.DaemonStopped, body: kopf.Body, generation: int,

@@ -171,12 +171,16 @@ class IncidentTask:
                     self.publish(key, status)
                     if stored.get("recoveredAt"):
                         self.service.forget(key)
+                if stopped():
+                    break  # nothing sent by a stopping task: the next writer sends what is stored, with its keys
                 outbox, records, attempts = await deliver_due(status.get("outbox"), channels, self.clock(),
                                                               backoff=self.backoff)
                 if attempts:
-                    self._report(attempts, incident, body)  # the attempts happened, whatever the store does
+                    done_at = self.clock()
                     notifications = [*(status.get("notifications") or ()), *records]
-                    stored = await store({"outbox": compact(outbox, self.clock()), "notifications": notifications})
+                    stored = await store({"outbox": compact(outbox, done_at), "notifications": notifications})
+                    # The attempts happened, whatever the store did: counted; told in Events only if recorded.
+                    self._report(attempts, incident, body, done_at, events=stored is not None)
                     status = stored if stored is not None else status
                 self.publish(key, status)
                 recovered = status.get("phase") == "Recovered"
@@ -223,8 +227,8 @@ class IncidentTask:
         for obj in (body, target.body()):
             self.post_event(obj, kind, reason, mask_text(message))
 
-    def _report(self, attempts: list[Attempt], incident: Incident, body: Mapping[str, Any]) -> None:
-        now = self.clock()
+    def _report(self, attempts: list[Attempt], incident: Incident, body: Mapping[str, Any], now: datetime.datetime,
+                *, events: bool) -> None:
         for attempt in attempts:
             result = {"Delivered": "delivered", "Pending": "retry"}.get(attempt.state, "failed")
             self.metrics.notifications.labels(channel=attempt.channel, result=result).inc()
@@ -232,7 +236,7 @@ class IncidentTask:
             if result == "delivered" and transition is not None:
                 latency = (now - transition_at(incident, transition)).total_seconds()
                 self.metrics.notification_latency.labels(channel=attempt.channel).observe(max(0.0, latency))
-            if result == "failed":
+            if result == "failed" and events:
                 what = f"{attempt.channel} {attempt.template} to {attempt.recipient}"
                 self.post_event(body, "Warning", "NotificationFailed",
                                 mask_text(f"{what} given up: {attempt.result.error}")[:1000])
