@@ -25,9 +25,10 @@ Peering: kopf pauses this operator while another replica is active. kopf stops i
 daemons then, but keeps the pause state private (``operator_paused``, a toggle set passed to its root
 tasks). :func:`kopf_pause_gate` finds that toggle set in the frames of kopf's root tasks once, when the
 controller starts; the controller's workers and timer wait on it (``wait_for(False)``) before every grant
-and every timer round. Without it (a kopf version that hides it differently) the controller still runs
-and logs so: every write is conditional on the resourceVersion it read, so two writers cannot corrupt a
-grant, at worst an e-mail is sent twice with the same idempotency key.
+and every timer round, and a reconcile checks it before each of its writes and e-mails: one under way when
+the pause lands stops there and runs again after the resume. Without it (a kopf version that hides it
+differently) the controller still runs and logs so: every write is conditional on the resourceVersion it
+read, so two writers cannot corrupt a grant, at worst an e-mail is sent twice with the same idempotency key.
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ _log = get_logger("tksh.handlers.grants")
 
 class _Conflict(Exception):
     """409: the object changed since it was read."""
+
+
+class _Paused(Exception):
+    """kopf paused this replica for a peer mid-reconcile: no further write; the grant waits for the resume."""
 
 
 def _now() -> datetime.datetime:
@@ -239,7 +244,8 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         return await read_grant(namespace, name, settings=settings, logger=state["logger"])
 
     async def write(body: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any] | None:
-        """One status merge patch, conditional on the resourceVersion ``body`` was read at."""
+        """One status merge patch, conditional on the resourceVersion ``body`` was read at (none once paused)."""
+        writable()
         meta = body["metadata"]
         url = ACCESS_GRANTS.get_url(namespace=meta["namespace"], name=meta["name"], subresource="status")
         payload = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": dict(fields)}
@@ -287,6 +293,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
             if FALSE_INFORMATION_ANNOTATION in annotations:
                 continue
             url = DIGITAL_OBJECTS.get_url(namespace=meta["namespace"], name=item["metadata"]["name"])
+            writable()
             await api.patch(url=url, headers={"Content-Type": "application/merge-patch+json"},
                             payload={"metadata": {"annotations": {FALSE_INFORMATION_ANNOTATION: meta["name"]}}},
                             settings=settings, logger=state["logger"])
@@ -296,6 +303,8 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         return count
 
     async def deliver(key: str, body: dict[str, Any]) -> dict[str, Any]:
+        writable()  # nothing sent by a paused replica; one paused while sending records nothing (write() refuses):
+        # the active peer sends the same entries again, with the same keys
         outbox, attempts = await deliver_due((body.get("status") or {}).get("outbox"), body.get("spec") or {},
                                              _now(), smtp=smtp, backoff=backoff)
         if not attempts:
@@ -338,14 +347,24 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
         way): writes from it fail with 409 and are redone on a fresh read, and e-mails are sent only from a body
         known to be current (just read, or just written), so a stale view never sends a message twice.
         """
+        try:
+            return await reconcile_once(key, body)
+        except _Paused:  # the active peer writes now; this replica runs the grant again after the resume
+            controller.offer(key)
+            return None
+
+    def writable() -> None:
+        """Before every write and every e-mail of a reconcile (several of each, with reads in between)."""
+        if controller.gate.is_paused():
+            raise _Paused
+
+    async def reconcile_once(key: str, body: Mapping[str, Any] | None) -> datetime.datetime | None:
         current, fresh = (dict(body), False) if body is not None else (await fetch(key), True)
         for _ in range(8):
             if current is None:
                 controller.forget(key)
                 return None
-            if controller.gate.is_paused():  # paused while reading: the active peer writes; this waits for the resume
-                controller.offer(key)
-                return None
+            writable()  # paused while reading: stop before planning
             meta, status = current.get("metadata") or {}, current.get("status") or {}
             plan, fields = plan_for(current)
             if plan.flag_applications and not fields:

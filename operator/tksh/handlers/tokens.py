@@ -19,6 +19,9 @@ Writes, in this order, so that a crash or a concurrent termination never leaves 
 3. ``status.tokenExpiresAt``. Each write is an event of the grant, so whoever handles grants sees the token and,
    if the grant ended meanwhile, deletes it.
 
+Before each of them the plan checks kopf's pause gate: a replica paused for a peer mid-plan stops there, and the
+scheduler runs the grant again after the resume, planned afresh from what is stored (the peer writes meanwhile).
+
 Deleting checks the label the same way and then deletes with the Secret's uid as precondition. Only
 ``status.tokenSecret`` and ``status.tokenExpiresAt`` are ever written on a grant. Events: ``TokenIssued`` (first
 token), ``TokenDeleted``; renewals and re-issues are counted in ``tksh_tokens_issued_total{cause}`` and seen in
@@ -70,6 +73,10 @@ class _Retry(Exception):
 
 class _Foreign(Exception):
     """A Secret of the token's name exists and is not this grant's."""
+
+
+class _Paused(Exception):
+    """kopf paused this replica for a peer in the middle of a plan: the peer writes; the rest waits for the resume."""
 
 
 @dataclasses.dataclass
@@ -186,7 +193,7 @@ class Tokens:
                 self.queue.set(key, None)
                 secret = status.get("tokenSecret")
                 if isinstance(secret, str) and secret:
-                    with contextlib.suppress(*TRANSIENT):  # else the garbage collector deletes it with its owner
+                    with contextlib.suppress(_Paused, *TRANSIENT):  # else the active peer, or the garbage collector
                         await self._delete_secret(namespace, secret, uid)
             self._locks.pop(key, None)
             self._written.pop(key, None)
@@ -226,6 +233,9 @@ class Tokens:
             except _Retry:
                 self.queue.set(key, now() + self._backoff(1))
                 return
+            except _Paused:
+                self.queue.set(key, now())  # the queue runs it again after the resume, planned afresh
+                return
             except (_Foreign, ValueError, *TRANSIENT) as error:
                 grant.failures += 1
                 _log.warning("token of grant %s not %s, retrying: %s", key,
@@ -248,9 +258,16 @@ class Tokens:
         return plan_token(grant.facts, grant.record, state.epoch, self.policy, moment, uid=grant.uid,
                           deleting=grant.deleting)
 
+    def _writable(self) -> None:
+        """Before each write of a plan: none from a replica paused meanwhile (a plan is several writes)."""
+        gate = self.queue.gate
+        if gate is not None and gate.is_paused():
+            raise _Paused
+
     async def _status(self, grant: _Grant, fields: Mapping[str, Any], *, guard: bool = False) -> None:
         """A merge patch of the two token fields; ``guard``: only over the version the plan was made from."""
         assert self.client is not None
+        self._writable()
         patch: dict[str, Any] = {"status": dict(fields)}
         if guard:
             patch["metadata"] = {"resourceVersion": grant.rv}
@@ -282,6 +299,7 @@ class Tokens:
         _log.info("access token issued for grant %s into Secret %s: key %s, expires %s, cause %s (%s)", grant.key,
                   name, claims.kid, rfc3339(claims.expires_at), plan.cause, plan.why)
         if plan.cause == "new":
+            self._writable()
             await self.client.event(grant.ref(), "Normal", "TokenIssued",
                                     f"access token issued into Secret {name}: signed with key {claims.kid}, "
                                     f"valid until {rfc3339(claims.expires_at)}")
@@ -290,6 +308,7 @@ class Tokens:
         """Create the Secret; overwrite it only when it is this grant's (its uid label)."""
         assert self.client is not None
         name = body["metadata"]["name"]
+        self._writable()
         for _ in range(2):
             try:
                 await self.client.post(secret_path(grant.namespace), body)
@@ -321,12 +340,14 @@ class Tokens:
         self.issued.pop(grant.key, None)
         _log.info("access token of grant %s deleted (%s)", grant.key, why)
         if deleted:
+            self._writable()
             await self.client.event(grant.ref(), "Normal", "TokenDeleted",
                                     f"access token Secret {name} deleted: {why}")
 
     async def _delete_secret(self, namespace: str, name: str, uid: str) -> bool:
         """Delete the token Secret if it is this grant's; whether it was deleted now."""
         assert self.client is not None
+        self._writable()
         path = secret_path(namespace, name)
         try:
             found = await self.client.patch(path, [{"op": "test", "path": _LABEL_PATH, "value": uid}], JSON_PATCH)

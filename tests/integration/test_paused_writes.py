@@ -1,0 +1,151 @@
+"""A peering pause: work under way when it lands writes nothing after it.
+
+A rival peer of higher priority pauses the operator under test while a piece of work is held half-way:
+
+* an e-mail of a grant, or of an application's registration, held by the SMTP receiver: once released, the
+  e-mail is sent but not recorded on the object; after the resume the operator sends it again with the same
+  idempotency key and records it (both backends; the incident's notifier: ``test_monitoring_standby``);
+* a grant's first token (three writes: ``status.tokenSecret``, the Secret, ``status.tokenExpiresAt``) held at
+  the Secret's creation by the embedded API server: once released, the write already sent lands, and nothing
+  after it; after the resume the plan runs again from what is stored (embedded backend only: a real API server
+  cannot hold one request on demand).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp.web
+import attrs
+import pytest
+
+from tests.integration.backends import Backend, EmbeddedBackend, running
+from tests.integration.peering import HeldMail, Peering, paused_mid_delivery
+from tests.integration.registration_helpers import application, make_namespace
+from tests.integration.test_grants import config_for, grant, status_of
+from tksh.sandbox.apiserver import EmbeddedAPIServer, project_crd_paths
+from tksh.sandbox.mailsink import MailSink
+
+Wait = Callable[..., Awaitable[Any]]
+
+
+@attrs.define(kw_only=True, eq=False)
+class HoldingAPIServer(EmbeddedAPIServer):
+    """The embedded API server that holds the first request to ``held`` (method, path) until ``released``."""
+
+    held: tuple[str, str] = ("", "")
+    holding: asyncio.Event = attrs.field(init=False, factory=asyncio.Event)
+    released: asyncio.Event = attrs.field(init=False, factory=asyncio.Event)
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        if (raw_request.method, raw_request.path) == self.held and not self.released.is_set():
+            self.holding.set()
+            await self.released.wait()
+        return await super().__call__(raw_request)
+
+
+async def test_a_grant_notice_sent_as_the_pause_lands_is_recorded_only_after_the_resume(
+    cluster: Backend, unique: str, wait_until: Wait, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ns = await make_namespace(cluster, unique, "held")
+    monkeypatch.setenv("POD_ID", f"held-{unique}")
+    async with HeldMail("grant-activated") as mail:
+        with Peering(cluster, f"held-{unique}") as peering:
+            await peering.create()
+            config = dataclasses.replace(config_for(cluster, mail.port), standalone=False, peering_name=peering.name)
+            async with running(config):
+                await cluster.apply(grant("chair", ns))
+
+                async def token_issued() -> None:  # the token's writes are done: only the e-mail is under way
+                    assert (await status_of(cluster, "chair", ns, "Active")).get("tokenExpiresAt")
+
+                await wait_until(token_issued)
+                after = await paused_mid_delivery(peering, mail, lambda: cluster.get("AccessGrant", "chair", ns),
+                                                  wait_until)
+                assert notice(after, "grant-activated")["state"] == "Pending"
+                await peering.rival(False)
+                entry = await wait_until(lambda: delivered(cluster, "AccessGrant", "chair", ns, "grant-activated"))
+    assert mail.keys() == [entry["id"]] * 2  # at least once, with one key
+
+
+async def test_a_registration_notice_sent_as_the_pause_lands_is_recorded_only_after_the_resume(
+    cluster: Backend, unique: str, wait_until: Wait, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ns = await make_namespace(cluster, unique, "held")
+    monkeypatch.setenv("POD_ID", f"held-{unique}")
+    async with HeldMail("registration-rejected") as mail:
+        with Peering(cluster, f"held-{unique}") as peering:
+            await peering.create()
+            config = dataclasses.replace(config_for(cluster, mail.port), standalone=False, peering_name=peering.name)
+            async with running(config):
+                await cluster.apply(application("osi", ns, review={"decision": "Rejected", "reviewer": "aigerim",
+                                                                   "reason": "эндпоинт вне Казахстана"}))
+                after = await paused_mid_delivery(peering, mail, lambda: cluster.get("DigitalObject", "osi", ns),
+                                                  wait_until)
+                assert notice(after, "registration-rejected")["state"] == "Pending"
+                await peering.rival(False)
+                entry = await wait_until(lambda: delivered(cluster, "DigitalObject", "osi", ns,
+                                                           "registration-rejected"))
+    assert mail.keys() == [entry["id"]] * 2
+
+
+def notice(body: dict[str, Any] | None, template: str) -> dict[str, Any]:
+    assert body is not None
+    entry, = [e for e in body["status"]["outbox"] if e["template"] == template]
+    return dict(entry)
+
+
+async def delivered(cluster: Backend, kind: str, name: str, ns: str, template: str) -> dict[str, Any]:
+    entry = notice(await cluster.get(kind, name, ns), template)
+    assert entry["state"] == "Delivered", entry
+    return entry
+
+
+@pytest.fixture
+async def holding() -> AsyncIterator[HoldingAPIServer]:
+    async with HoldingAPIServer(crd_paths=project_crd_paths()) as server:
+        yield server
+
+
+async def test_a_token_issue_paused_between_its_writes_goes_on_only_after_the_resume(
+    holding: HoldingAPIServer, mail: MailSink, unique: str, wait_until: Wait, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster = EmbeddedBackend(holding)
+    ns = await make_namespace(cluster, unique, "tokens")
+    holding.held = ("POST", f"/api/v1/namespaces/{ns}/secrets")  # the token's Secret (the keys live elsewhere)
+    monkeypatch.setenv("POD_ID", f"tokens-{unique}")
+    with Peering(cluster, f"tokens-{unique}") as peering:
+        await peering.create()
+        config = dataclasses.replace(config_for(cluster, mail.port), standalone=False, peering_name=peering.name)
+        async with running(config):
+            await cluster.apply(grant("chair", ns))
+            async with asyncio.timeout(60):
+                await holding.holding.wait()  # tokenSecret is written; the Secret's creation waits here
+            before = await cluster.get("AccessGrant", "chair", ns)
+            assert before is not None and before["status"]["tokenSecret"], before["status"]
+            await peering.rival(True)
+            await wait_until(peering.paused)
+            holding.released.set()
+
+            async def created() -> None:
+                assert await cluster.get("Secret", before["status"]["tokenSecret"], ns) is not None
+
+            await wait_until(created)
+            await asyncio.sleep(2.0)  # the next write of the plan, if made at all, follows at once
+            after = await cluster.get("AccessGrant", "chair", ns)
+            assert after is not None
+            assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], (before, after)
+            assert "tokenExpiresAt" not in after["status"]
+
+            await peering.rival(False)
+
+            async def issued() -> dict[str, Any]:
+                status = await status_of(cluster, "chair", ns, "Active")
+                assert status.get("tokenExpiresAt"), status
+                return status
+
+            status = await wait_until(issued, timeout=60)
+            assert status["tokenSecret"] == before["status"]["tokenSecret"]
