@@ -51,45 +51,41 @@ async def test_a_grant_notice_sent_as_the_pause_lands_is_recorded_only_after_the
     cluster: Backend, unique: str, wait_until: Wait, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ns = await make_namespace(cluster, unique, "held")
-    monkeypatch.setenv("POD_ID", f"held-{unique}")
-    async with HeldMail("grant-activated") as mail:
-        with Peering(cluster, f"held-{unique}") as peering:
-            await peering.create()
-            config = dataclasses.replace(config_for(cluster, mail.port), standalone=False, peering_name=peering.name)
-            async with running(config):
-                await cluster.apply(grant("chair", ns))
 
-                async def token_issued() -> None:  # the token's writes are done: only the e-mail is under way
-                    assert (await status_of(cluster, "chair", ns, "Active")).get("tokenExpiresAt")
+    async def token_issued() -> None:  # the token's writes are done: only the e-mail is under way
+        assert (await status_of(cluster, "chair", ns, "Active")).get("tokenExpiresAt")
 
-                await wait_until(token_issued)
-                after = await paused_mid_delivery(peering, mail, lambda: cluster.get("AccessGrant", "chair", ns),
-                                                  wait_until)
-                assert notice(after, "grant-activated")["state"] == "Pending"
-                await peering.rival(False)
-                entry = await wait_until(lambda: delivered(cluster, "AccessGrant", "chair", ns, "grant-activated"))
-    assert mail.keys() == [entry["id"]] * 2  # at least once, with one key
+    await held_notice(cluster, unique, wait_until, monkeypatch, grant("chair", ns), "grant-activated", token_issued)
 
 
 async def test_a_registration_notice_sent_as_the_pause_lands_is_recorded_only_after_the_resume(
     cluster: Backend, unique: str, wait_until: Wait, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ns = await make_namespace(cluster, unique, "held")
+    rejected = application("osi", ns, review={"decision": "Rejected", "reviewer": "aigerim",
+                                              "reason": "эндпоинт вне Казахстана"})
+    await held_notice(cluster, unique, wait_until, monkeypatch, rejected, "registration-rejected")
+
+
+async def held_notice(cluster: Backend, unique: str, wait_until: Wait, monkeypatch: pytest.MonkeyPatch,
+                      body: dict[str, Any], template: str,
+                      settled: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Apply ``body``; hold its ``template`` e-mail; pause (nothing written after it), resume (sent again, recorded)."""
+    kind, name, ns = body["kind"], body["metadata"]["name"], body["metadata"]["namespace"]
     monkeypatch.setenv("POD_ID", f"held-{unique}")
-    async with HeldMail("registration-rejected") as mail:
+    async with HeldMail(template) as mail:
         with Peering(cluster, f"held-{unique}") as peering:
             await peering.create()
             config = dataclasses.replace(config_for(cluster, mail.port), standalone=False, peering_name=peering.name)
             async with running(config):
-                await cluster.apply(application("osi", ns, review={"decision": "Rejected", "reviewer": "aigerim",
-                                                                   "reason": "эндпоинт вне Казахстана"}))
-                after = await paused_mid_delivery(peering, mail, lambda: cluster.get("DigitalObject", "osi", ns),
-                                                  wait_until)
-                assert notice(after, "registration-rejected")["state"] == "Pending"
+                await cluster.apply(body)
+                if settled is not None:
+                    await wait_until(settled)
+                after = await paused_mid_delivery(peering, mail, lambda: cluster.get(kind, name, ns), wait_until)
+                assert notice(after, template)["state"] == "Pending"
                 await peering.rival(False)
-                entry = await wait_until(lambda: delivered(cluster, "DigitalObject", "osi", ns,
-                                                           "registration-rejected"))
-    assert mail.keys() == [entry["id"]] * 2
+                entry = await wait_until(lambda: delivered(cluster, kind, name, ns, template))
+    assert mail.keys() == [entry["id"]] * 2  # at least once, with one key
 
 
 def notice(body: dict[str, Any] | None, template: str) -> dict[str, Any]:
