@@ -59,6 +59,9 @@ class Channels:
     """The alert's severity: ``critical`` for a critical central component, else ``warning``."""
     session: aiohttp.ClientSession | None = None
     request_timeout: float = 10.0
+    stopped: Callable[[], bool] = lambda: False
+    """Whether to stop delivering (the task is stopping: its replica pauses for a peer, or exits); checked before
+    each entry, so the entries not attempted stay due for the next writer."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +115,8 @@ async def deliver_due(
     records: list[dict[str, Any]] = []
     attempts: list[Attempt] = []
     for entry in due(result, now)[:limit]:
+        if channels.stopped():
+            break
         outcome = await deliver(entry, channels, now)
         result = record(result, entry["id"], outcome, now, backoff)
         state = next(str(e.get("state")) for e in result if e["id"] == entry["id"])

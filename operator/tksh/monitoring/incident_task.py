@@ -137,7 +137,7 @@ class IncidentTask:
             webhook_target=lambda entry: self.webhook_target(entry, owners),
             post_event=lambda entry: self._events(entry, body, target),
             alertmanager_url=self.config.alertmanager_url, generator_url=self.config.status_url,
-            critical=bool((component or {}).get("critical")),
+            critical=bool((component or {}).get("critical")), stopped=stopped,
         )
         wake = self.service.wake(key)
         loop = asyncio.get_running_loop()

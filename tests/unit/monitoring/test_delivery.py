@@ -81,3 +81,23 @@ async def test_a_temporary_failure_is_retried_later_not_now() -> None:
     assert entry["nextAttemptAt"] > entry["createdAt"] and "not found" in entry["lastError"]
     again, _, attempts = await deliver_due(result, channels, T0 + datetime.timedelta(seconds=1))
     assert attempts == [] and again == result  # not due yet
+
+
+async def test_a_stopping_task_attempts_no_further_entry() -> None:
+    events: list[Mapping[str, Any]] = []
+    async with MailSink() as mail:
+        channels = Channels(
+            smtp=SmtpSettings(port=mail.port, sender="tksh@tksh.example.kz"), email_address=lambda e: OWNER,
+            webhook_target=lambda e: _never(), post_event=events.append,
+            stopped=lambda: bool(events),  # stops once the first entry (the Events) is delivered
+        )
+        outbox = plan_entries(incident(), ["Opened"], RECIPIENTS[:3:2], T0, timezone="Asia/Almaty")
+        result, records, attempts = await deliver_due(outbox, channels, T0)
+    assert [(e["channel"], e["state"]) for e in result] == [("event", "Delivered"), ("email", "Pending")]
+    assert [r["channel"] for r in records] == ["event"]
+    assert [a.channel for a in attempts] == ["event"] and mail.received == []  # the e-mail stays due, untried
+    assert "attempts" not in result[1] or result[1]["attempts"] == 0
+
+
+async def _never() -> WebhookTarget | DeliveryResult:
+    raise AssertionError("no webhook entry in this outbox")
