@@ -32,12 +32,14 @@ def build_registry(ctx: Context) -> kopf.OperatorRegistry:
         kopfwatch,
         login,
         monitoring,
+        pausegate,
         registration,
         tokens,
     )
 
     kopfscale.install()
     kopfwatch.install(ctx.metrics)
+    pausegate.install()
     registry = kopf.OperatorRegistry()
     login.register(registry, ctx)
     directory.register(registry, ctx)

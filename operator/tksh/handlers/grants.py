@@ -23,17 +23,17 @@ Shape (built for 100,000 grants at rest: no task and no poll per grant)
 
 Peering: kopf pauses this operator while another replica is active. kopf stops its own watch-streams and
 daemons then, but keeps the pause state private (``operator_paused``, a toggle set passed to its root
-tasks). :func:`kopf_pause_gate` finds that toggle set in the frames of kopf's root tasks once, when the
-controller starts; the controller's workers and timer wait on it (``wait_for(False)``) before every grant
-and every timer round, and a reconcile checks it before each of its writes and e-mails: one under way when
-the pause lands stops there and runs again after the resume. Without it (a kopf version that hides it
-differently) the controller still runs and logs so: every write is conditional on the resourceVersion it
-read, so two writers cannot corrupt a grant, at worst an e-mail is sent twice with the same idempotency key.
+tasks). :func:`tksh.handlers.pausegate.kopf_pause_gate` finds that toggle set in the frames of kopf's root
+tasks once, when the controller starts; the controller's workers and timer wait on it (``wait_for(False)``)
+before every grant and every timer round, and a reconcile checks it before each of its writes and e-mails:
+one under way when the pause lands stops there and runs again after the resume. Without it (a kopf version
+that hides it differently) the controller still runs and logs so: every write is conditional on the
+resourceVersion it read, so two writers cannot corrupt a grant, at worst an e-mail is sent twice with the
+same idempotency key.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime
 import logging
@@ -41,17 +41,17 @@ from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import kopf
-from kopf._cogs.aiokits import aiotoggles
 from kopf._cogs.clients import api, errors
 from kopf._cogs.structs import references
 
 from tksh import API_VERSION, GROUP, VERSION
 from tksh.access.admission import FieldProblemError, facts_of
-from tksh.access.controller import GrantController, PauseGate
+from tksh.access.controller import GrantController
 from tksh.access.delivery import deliver_due
 from tksh.access.lifecycle import GrantPlan, Indexed, flagged, followers, reconcile
 from tksh.access.links import GrantLinks
 from tksh.handlers import Context
+from tksh.handlers.pausegate import kopf_pause_gate
 from tksh.handlers.settings import make_settings
 from tksh.logs import get_logger, mask_text
 from tksh.notify import Backoff, SmtpSettings
@@ -117,34 +117,6 @@ def indexed_of(body: Mapping[str, Any]) -> Indexed:
                                 categories=_shared(facts.categories), owner_bins=_shared(facts.owner_bins),
                                 digital_objects=_shared(facts.digital_objects))
     return Indexed(facts, created)
-
-
-class _KopfGate:
-    """kopf's own pause state (see the module description)."""
-
-    def __init__(self, toggle: aiotoggles.ToggleSet) -> None:
-        self.toggle = toggle
-
-    def is_paused(self) -> bool:
-        return self.toggle.is_on()
-
-    async def wait_resumed(self) -> None:
-        await self.toggle.wait_for(False)
-
-
-def kopf_pause_gate() -> PauseGate | None:
-    """The operator-wide pause toggle kopf passes to its root tasks (``daemon killer``, ``orchestrator``)."""
-    for task in asyncio.all_tasks():
-        coro: Any = task.get_coro()
-        for _ in range(4):  # kopf's guard() -> the root coroutine
-            frame = getattr(coro, "cr_frame", None)
-            if frame is None:
-                break
-            toggle = frame.f_locals.get("operator_paused")
-            if isinstance(toggle, aiotoggles.ToggleSet):
-                return _KopfGate(toggle)
-            coro = frame.f_locals.get("coro") or getattr(coro, "cr_await", None)
-    return None
 
 
 class _Grants(Mapping[str, Indexed]):

@@ -8,23 +8,16 @@ import datetime
 import heapq
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
-__all__ = ["DueQueue", "Gate"]
+from tksh.access.controller import PauseGate
+
+__all__ = ["DueQueue"]
 
 _log = logging.getLogger("tksh.handlers.tokens")
 
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-class Gate(Protocol):
-    """Whether this replica is paused by kopf's peering (another one is active), and a way to wait it out."""
-
-    def is_paused(self) -> bool: ...
-
-    async def wait_resumed(self) -> None: ...
 
 
 class DueQueue:
@@ -34,7 +27,7 @@ class DueQueue:
 
     def __init__(self, act: Callable[[str], Awaitable[None]], *, concurrency: int = 8) -> None:
         self._act = act
-        self.gate: Gate | None = None
+        self.gate: PauseGate | None = None
         self._due: dict[str, float] = {}
         self._heap: list[tuple[float, str]] = []
         self._wake = asyncio.Event()

@@ -18,8 +18,7 @@ from typing import Any, Final
 
 import aiohttp
 import kopf
-from kopf._cogs.clients import api, errors  # kopf's client: the operator's credentials, retries on 5xx/429
-from kopf._cogs.clients.events import post_event
+from kopf._cogs.clients import api, errors, events  # kopf's client: the operator's credentials, retries on 5xx/429
 from kopf._cogs.structs import references
 
 from tksh.access.keyrotation import KeySecretError, KeyState, public_secret_name, read_key_secret
@@ -66,7 +65,7 @@ class Api:
         ref: dict[str, str] = {k: v for k, v in (("apiVersion", obj.get("apiVersion")), ("kind", obj.get("kind")),
                                                  ("name", meta.get("name")), ("namespace", meta.get("namespace")),
                                                  ("uid", meta.get("uid"))) if v}
-        await post_event(ref=ref, type=type_, reason=reason, message=message, resource=_EVENTS,  # type: ignore[arg-type]
+        await events.post_event(ref=ref, type=type_, reason=reason, message=message, resource=_EVENTS,  # type: ignore[arg-type]
                          settings=self.settings, logger=self.logger)
 
 

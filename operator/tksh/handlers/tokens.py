@@ -43,6 +43,7 @@ from kopf._cogs.clients import errors
 
 from tksh import API_VERSION, GROUP, VERSION
 from tksh.access.admission import FieldProblemError, facts_of
+from tksh.access.controller import PauseGate
 from tksh.access.facts import GrantFacts
 from tksh.access.keyrotation import (
     GRANT_UID_LABEL,
@@ -57,7 +58,8 @@ from tksh.access.keyrotation import (
 )
 from tksh.conditions import rfc3339
 from tksh.handlers import Context
-from tksh.handlers.schedule import DueQueue, Gate
+from tksh.handlers.pausegate import kopf_pause_gate
+from tksh.handlers.schedule import DueQueue
 from tksh.handlers.signingkeys import JSON_PATCH, TRANSIENT, Api, KeyStore, now, secret_path
 
 __all__ = ["Tokens", "register"]
@@ -102,14 +104,10 @@ class _Grant:
         return f"/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/{PLURAL}/{self.name}/status"
 
 
-def _pause_gate() -> Gate | None:
-    """kopf's pause state, as the grant lifecycle finds it (:func:`tksh.handlers.grants.kopf_pause_gate`); without
-    it the scheduler also runs on a paused replica, which its guarded, convergent writes tolerate."""
-    try:
-        from tksh.handlers.grants import kopf_pause_gate
-    except ImportError:
-        return None
-    gate: Gate | None = kopf_pause_gate()
+def _pause_gate() -> PauseGate | None:
+    """kopf's pause state; without it the scheduler also runs on a paused replica, which its guarded, convergent
+    writes tolerate."""
+    gate = kopf_pause_gate()
     if gate is None:
         _log.warning("kopf's pause state was not found: token renewals also run on a paused replica")
     return gate
