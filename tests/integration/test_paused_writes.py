@@ -14,6 +14,7 @@ A rival peer of higher priority pauses the operator under test while a piece of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -72,20 +73,36 @@ async def held_notice(cluster: Backend, unique: str, wait_until: Wait, monkeypat
                       settled: Callable[[], Awaitable[None]] | None = None) -> None:
     """Apply ``body``; hold its ``template`` e-mail; pause (nothing written after it), resume (sent again, recorded)."""
     kind, name, ns = body["kind"], body["metadata"]["name"], body["metadata"]["namespace"]
-    monkeypatch.setenv("POD_ID", f"held-{unique}")
-    async with HeldMail(template) as mail:
-        with Peering(cluster, f"held-{unique}") as peering:
-            await peering.create()
-            config = dataclasses.replace(config_for(cluster, mail.port), standalone=False, peering_name=peering.name)
-            async with running(config):
-                await cluster.apply(body)
-                if settled is not None:
-                    await wait_until(settled)
-                after = await paused_mid_delivery(peering, mail, lambda: cluster.get(kind, name, ns), wait_until)
-                assert notice(after, template)["state"] == "Pending"
-                await peering.rival(False)
-                entry = await wait_until(lambda: delivered(cluster, kind, name, ns, template))
+    async with HeldMail(template) as mail, \
+            peered_operator(cluster, mail.port, f"held-{unique}", monkeypatch) as peering:
+        await cluster.apply(body)
+        if settled is not None:
+            await wait_until(settled)
+        after = await paused_mid_delivery(peering, mail, lambda: cluster.get(kind, name, ns), wait_until)
+        assert notice(after, template)["state"] == "Pending"
+        await peering.rival(False)
+        entry = await wait_until(lambda: delivered(cluster, kind, name, ns, template))
     assert mail.keys() == [entry["id"]] * 2  # at least once, with one key
+
+
+@contextlib.asynccontextmanager
+async def peered_operator(cluster: Backend, smtp_port: int, name: str,
+                          monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Peering]:
+    """An operator running with kopf peering on (peering object ``name``, its own peer id), no rival yet."""
+    monkeypatch.setenv("POD_ID", name)
+    with Peering(cluster, name) as peering:
+        await peering.create()
+        config = dataclasses.replace(config_for(cluster, smtp_port), standalone=False, peering_name=peering.name)
+        async with running(config):
+            yield peering
+
+
+async def held_grant(holding: HoldingAPIServer, what: str, unique: str) -> tuple[EmbeddedBackend, str]:
+    """A namespace whose first ``POST`` of ``what`` (``secrets``, ``events``) the server will hold, and its name."""
+    cluster = EmbeddedBackend(holding)
+    ns = await make_namespace(cluster, unique, what)
+    holding.held = ("POST", f"/api/v1/namespaces/{ns}/{what}")
+    return cluster, ns
 
 
 def notice(body: dict[str, Any] | None, template: str) -> dict[str, Any]:
@@ -110,42 +127,36 @@ async def holding() -> AsyncIterator[HoldingAPIServer]:
 async def test_a_token_issue_paused_between_its_writes_goes_on_only_after_the_resume(
     holding: HoldingAPIServer, mail: MailSink, unique: str, wait_until: Wait, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cluster = EmbeddedBackend(holding)
-    ns = await make_namespace(cluster, unique, "tokens")
-    holding.held = ("POST", f"/api/v1/namespaces/{ns}/secrets")  # the token's Secret (the keys live elsewhere)
-    monkeypatch.setenv("POD_ID", f"tokens-{unique}")
-    with Peering(cluster, f"tokens-{unique}") as peering:
-        await peering.create()
-        config = dataclasses.replace(config_for(cluster, mail.port), standalone=False, peering_name=peering.name)
-        async with running(config):
-            await cluster.apply(grant("chair", ns))
-            async with asyncio.timeout(60):
-                await holding.holding.wait()  # tokenSecret is written; the Secret's creation waits here
-            before = await cluster.get("AccessGrant", "chair", ns)
-            assert before is not None and before["status"]["tokenSecret"], before["status"]
-            await peering.rival(True)
-            await wait_until(peering.paused)
-            holding.released.set()
+    cluster, ns = await held_grant(holding, "secrets", unique)  # the token's Secret (the keys live elsewhere)
+    async with peered_operator(cluster, mail.port, f"tokens-{unique}", monkeypatch) as peering:
+        await cluster.apply(grant("chair", ns))
+        async with asyncio.timeout(60):
+            await holding.holding.wait()  # tokenSecret is written; the Secret's creation waits here
+        before = await cluster.get("AccessGrant", "chair", ns)
+        assert before is not None and before["status"]["tokenSecret"], before["status"]
+        await peering.rival(True)
+        await wait_until(peering.paused)
+        holding.released.set()
 
-            async def created() -> None:
-                assert await cluster.get("Secret", before["status"]["tokenSecret"], ns) is not None
+        async def created() -> None:
+            assert await cluster.get("Secret", before["status"]["tokenSecret"], ns) is not None
 
-            await wait_until(created)
-            await asyncio.sleep(2.0)  # the next write of the plan, if made at all, follows at once
-            after = await cluster.get("AccessGrant", "chair", ns)
-            assert after is not None
-            assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], (before, after)
-            assert "tokenExpiresAt" not in after["status"]
+        await wait_until(created)
+        await asyncio.sleep(2.0)  # the next write of the plan, if made at all, follows at once
+        after = await cluster.get("AccessGrant", "chair", ns)
+        assert after is not None
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"], (before, after)
+        assert "tokenExpiresAt" not in after["status"]
 
-            await peering.rival(False)
+        await peering.rival(False)
 
-            async def issued() -> dict[str, Any]:
-                status = await status_of(cluster, "chair", ns, "Active")
-                assert status.get("tokenExpiresAt"), status
-                return status
+        async def issued() -> dict[str, Any]:
+            status = await status_of(cluster, "chair", ns, "Active")
+            assert status.get("tokenExpiresAt"), status
+            return status
 
-            status = await wait_until(issued, timeout=60)
-            assert status["tokenSecret"] == before["status"]["tokenSecret"]
+        status = await wait_until(issued, timeout=60)
+        assert status["tokenSecret"] == before["status"]["tokenSecret"]
 
 
 async def test_events_queued_before_the_pause_are_not_posted_after_it(
@@ -153,28 +164,22 @@ async def test_events_queued_before_the_pause_are_not_posted_after_it(
 ) -> None:
     """kopf posts Events from a queue, one object's in order: the grant's first Event is held in the API server, so
     the next one (the activation e-mail's ``NotificationSent``) waits behind it when the pause lands."""
-    cluster = EmbeddedBackend(holding)
-    ns = await make_namespace(cluster, unique, "events")
-    holding.held = ("POST", f"/api/v1/namespaces/{ns}/events")
-    monkeypatch.setenv("POD_ID", f"events-{unique}")
-    with Peering(cluster, f"events-{unique}") as peering:
-        await peering.create()
-        config = dataclasses.replace(config_for(cluster, mail.port), standalone=False, peering_name=peering.name)
-        async with running(config):
-            await cluster.apply(grant("chair", ns))
-            async with asyncio.timeout(60):
-                await holding.holding.wait()
-            await wait_until(lambda: delivered(cluster, "AccessGrant", "chair", ns, "grant-activated"))
-            await asyncio.sleep(0.5)  # its NotificationSent is queued behind the held Event by now
-            await peering.rival(True)
-            await wait_until(peering.paused)
-            before = {e["reason"] for e in await cluster.events("chair")}
-            holding.released.set()
+    cluster, ns = await held_grant(holding, "events", unique)
+    async with peered_operator(cluster, mail.port, f"events-{unique}", monkeypatch) as peering:
+        await cluster.apply(grant("chair", ns))
+        async with asyncio.timeout(60):
+            await holding.holding.wait()
+        await wait_until(lambda: delivered(cluster, "AccessGrant", "chair", ns, "grant-activated"))
+        await asyncio.sleep(0.5)  # its NotificationSent is queued behind the held Event by now
+        await peering.rival(True)
+        await wait_until(peering.paused)
+        before = {e["reason"] for e in await cluster.events("chair")}
+        holding.released.set()
 
-            async def held_one_posted() -> None:
-                assert {e["reason"] for e in await cluster.events("chair")} - before
+        async def held_one_posted() -> None:
+            assert {e["reason"] for e in await cluster.events("chair")} - before
 
-            await wait_until(held_one_posted)  # the request already sent lands
-            await asyncio.sleep(2.0)  # the queued ones, if posted at all, follow at once
-            posted = {e["reason"] for e in await cluster.events("chair")}
-            assert not {"Activated", "NotificationSent"} & posted, posted  # queued before the pause: dropped
+        await wait_until(held_one_posted)  # the request already sent lands
+        await asyncio.sleep(2.0)  # the queued ones, if posted at all, follow at once
+        posted = {e["reason"] for e in await cluster.events("chair")}
+        assert not {"Activated", "NotificationSent"} & posted, posted  # queued before the pause: dropped
