@@ -103,6 +103,13 @@ class OperatorMetrics:
             "Incidents not yet recovered.",
             registry=r,
         )
+        self.incident_started = Gauge(
+            "tksh_incident_started_timestamp_seconds",
+            "Start (the first failed probe, Unix time) of the target's open incident; absent while none is open. "
+            "Working order is due one hour later (§34.2).",
+            ["kind", "namespace", "name"],
+            registry=r,
+        )
         self.time_to_restore = Histogram(
             "tksh_time_to_restore_seconds",
             "Time from an incident's first failed probe to its recovery.",

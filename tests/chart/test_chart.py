@@ -453,6 +453,8 @@ BAD_VALUES = [
     pytest.param({"authz.enabled": "maybe"}, ["/authz/enabled", "want boolean"], id="authz-enabled-bool"),
     pytest.param({"metrics.prometheusRule.for.operatorDown": "5 minutes"},
                  ["/metrics/prometheusRule/for/operatorDown", "pattern"], id="alert-duration"),
+    pytest.param({"metrics.prometheusRule.recoveryAtRisk.warningMinutes": 60},
+                 ["/metrics/prometheusRule/recoveryAtRisk/warningMinutes", "maximum"], id="at-risk-past-the-deadline"),
     pytest.param({"networkPolicy.apiServer.ports": []}, ["/networkPolicy/apiServer/ports", "minItems"],
                  id="api-server-ports"),
     pytest.param({"operator.resources": "small"}, ["/operator/resources", "want object"], id="resources-type"),

@@ -15,7 +15,7 @@ import yaml
 
 from tksh.metrics import OperatorMetrics
 
-from .helpers import HERE, REPO_ROOT, Obj, one, render
+from .helpers import HERE, REPO_ROOT, Obj, one, render, run_helm, template_args
 from .promql import exposed_series, rule_names, series_names
 
 UNIT_TESTS = HERE / "prometheusrule-test.yaml"
@@ -135,3 +135,19 @@ def test_objective_and_slo_rules_follow_the_values(helm: Path, tmp_path: Path) -
     spec = one(render(helm, set_values={"metrics.prometheusRule.enabled": "true",
                                         "metrics.prometheusRule.slo.enabled": "false"}), "PrometheusRule")["spec"]
     assert not [r for g in spec["groups"] for r in g["rules"] if "record" in r]
+
+
+def test_recovery_at_risk_fires_at_the_minutes_set_into_an_incident(helm: Path) -> None:
+    values = {"metrics.prometheusRule.enabled": "true", "metrics.prometheusRule.recoveryAtRisk.warningMinutes": "10",
+              "metrics.prometheusRule.recoveryAtRisk.criticalMinutes": "20"}
+    spec = one(render(helm, set_values=values), "PrometheusRule")["spec"]
+    rules = [r for g in spec["groups"] for r in g["rules"] if r.get("alert") == "TkshRecoverySLAAtRisk"]
+    assert [(r["labels"]["severity"], r["expr"].split(">=")[-1].strip()) for r in rules] == [
+        ("warning", "600"), ("critical", "1200")]
+
+
+def test_recovery_at_risk_critical_before_warning_is_refused_by_the_template(helm: Path) -> None:
+    values = {"metrics.prometheusRule.enabled": "true", "metrics.prometheusRule.recoveryAtRisk.criticalMinutes": "30"}
+    proc = run_helm(helm, template_args(set_values=values), check=False)
+    assert proc.returncode != 0
+    assert "recoveryAtRisk.criticalMinutes must be greater than warningMinutes" in proc.stderr

@@ -31,6 +31,7 @@ from tksh.sandbox.mailsink import MailSink
 from tksh.sandbox.targets import HTTPTarget
 
 Wait = Callable[..., Awaitable[Any]]
+STARTED = "tksh_incident_started_timestamp_seconds"
 
 
 @pytest.fixture
@@ -68,6 +69,8 @@ async def test_an_outage_opens_an_incident_notifies_everyone_and_recovery_closes
 
         opened = await mail.wait_for(mail_to(OWNER, "incident-opened"), timeout=30)
         assert "heat-billing" in opened.subject and "503" in opened.text and "Инцидент" in opened.text
+        target_labels = {"kind": "DigitalObject", "namespace": ns, "name": "heat-billing"}
+        assert operator.metrics.value(STARTED, target_labels) == started.timestamp()  # the SLA clock, for alerts
         webhook = await hook.wait_for(lambda r: r.json()["transition"] == "Opened")
         assert verify(webhook.body, webhook.headers[SIGNATURE_HEADER], WEBHOOK_SECRET)  # the receiver's own check
         assert webhook.json()["incident"]["name"] == name and webhook.json()["failure"]["class"] == "http_status"
@@ -122,6 +125,7 @@ async def test_an_outage_opens_an_incident_notifies_everyone_and_recovery_closes
         assert all("@" not in (n.get("recipient") or "") or "***" in n["recipient"] for n in final["notifications"])
         metrics = operator.metrics
         assert metrics.value("tksh_incidents_open") == 0
+        assert metrics.value(STARTED, target_labels) is None
         assert metrics.value("tksh_time_to_restore_seconds_count") == 1
         assert metrics.value("tksh_sla_breaches_total") in (None, 0)
         for channel in ("email", "webhook", "event", "alertmanager"):

@@ -60,6 +60,8 @@ logger = logging.getLogger(__name__)
 Store = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any] | None]]
 Pause = Callable[[asyncio.Event, float], Awaitable[None]]
 PostEvent = Callable[[Mapping[str, Any], str, str, str], None]
+TargetLabels = tuple[str, str, str]
+"""A target's labels on the monitoring series: kind, namespace (empty for a central component), name."""
 WebhookResolver = Callable[[Mapping[str, Any], Mapping[Any, Any]], Awaitable[WebhookTarget | DeliveryResult]]
 FANOUT: frozenset[Transition] = frozenset({"Opened", "Recovered"})
 _EVENTS: dict[str, tuple[str, str]] = {
@@ -88,18 +90,36 @@ class IncidentTask:
     """Told the number of pending notices of all incidents (for ``tksh_notifications_pending``)."""
     open: set[str] = dataclasses.field(default_factory=set)
     pending: dict[str, int] = dataclasses.field(default_factory=dict)
+    starts: dict[str, tuple[TargetLabels, float]] = dataclasses.field(default_factory=dict)
+    """Each open incident's target and start (Unix time), for ``tksh_incident_started_timestamp_seconds``."""
 
-    def publish(self, key: str, status: Mapping[str, Any] | None) -> None:
+    def publish(self, key: str, status: Mapping[str, Any] | None,
+                start: tuple[TargetLabels, float] | None = None) -> None:
+        """Export what this incident's task knows: open or not (and since when, per target), pending notices."""
         if status is None or status.get("phase") == "Recovered":
             self.open.discard(key)
+            self._started(key, None)
         else:
             self.open.add(key)
+            self._started(key, start)
         if status is None:
             self.pending.pop(key, None)
         else:
             self.pending[key] = sum(1 for e in status.get("outbox") or () if e.get("state", "Pending") == "Pending")
         self.metrics.incidents_open.set(len(self.open))
         self.on_pending(sum(self.pending.values()))
+
+    def _started(self, key: str, start: tuple[TargetLabels, float] | None) -> None:
+        """The target's series is the earliest start of its open incidents (normally one), gone with the last."""
+        before = self.starts.pop(key, None)
+        if start is not None:
+            self.starts[key] = start
+        for labels in {s[0] for s in (before, start) if s is not None}:
+            opened = [at for target, at in self.starts.values() if target == labels]
+            if opened:
+                self.metrics.incident_started.labels(*labels).set(min(opened))
+            else:
+                self.metrics.incident_started.remove(*labels)
 
     def recipients(
         self, incident: Incident, owners: Mapping[Any, Any], components: Mapping[Any, Any]
@@ -139,6 +159,8 @@ class IncidentTask:
             alertmanager_url=self.config.alertmanager_url, generator_url=self.config.status_url,
             critical=bool((component or {}).get("critical")), stopped=stopped,
         )
+        spec_start = Incident.model_validate({**body, "status": status}).spec.started_at
+        start = ((target.kind, target.namespace or "", target.name), spec_start.timestamp())
         wake = self.service.wake(key)
         loop = asyncio.get_running_loop()
         repost_at = loop.time() + self.config.alertmanager_repost
@@ -168,7 +190,7 @@ class IncidentTask:
                         return  # the incident is gone
                     self._count(status, stored)
                     status = stored
-                    self.publish(key, status)
+                    self.publish(key, status, start)
                     if stored.get("recoveredAt"):
                         self.service.forget(key)
                 if stopped():
@@ -182,7 +204,7 @@ class IncidentTask:
                     # The attempts happened, whatever the store did: counted; told in Events only if recorded.
                     self._report(attempts, incident, body, done_at, events=stored is not None)
                     status = stored if stored is not None else status
-                self.publish(key, status)
+                self.publish(key, status, start)
                 recovered = status.get("phase") == "Recovered"
                 if recovered and not self.pending.get(key):
                     return
