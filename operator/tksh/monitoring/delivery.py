@@ -10,8 +10,8 @@ One entry, one attempt, one classified :class:`~tksh.notify.outbox.DeliveryResul
 * ``event`` — a Kubernetes Event on the target and on the incident (posted by the caller's function).
 
 The resolvers are injected by the caller (the operator's glue reads its indexes and Secrets), so this
-module knows nothing of Kubernetes. :func:`deliver_due` returns the new outbox, the records of what was
-delivered (for ``status.notifications``) and every attempt (for metrics and Events); the caller must
+module knows nothing of Kubernetes. :func:`deliver_due` returns the new outbox and every attempt (for
+metrics and Events), each with its record if delivered (for ``status.notifications``); the caller must
 have read the outbox from the stored status and must store the result (see :mod:`tksh.notify.outbox`).
 """
 
@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 
 from tksh.monitoring import messages
+from tksh.monitoring.fanout import is_fanout
 from tksh.monitoring.incidents import delivered_record, incident_alert, transition_of, webhook_payload
 from tksh.notify.alertmanager import post_alerts
 from tksh.notify.email import SmtpSettings, send_entry
@@ -75,6 +76,10 @@ class Attempt:
     result: DeliveryResult
     state: str
     """``Delivered``, ``Pending`` (will be retried) or ``Failed`` after the attempt."""
+    record: dict[str, Any] | None = None
+    """Its ``status.notifications`` record, if it was delivered."""
+    fanout: bool = False
+    """A notice to an owner about a central failure (:mod:`tksh.monitoring.fanout`)."""
 
 
 async def deliver(entry: Mapping[str, Any], channels: Channels, now: datetime.datetime) -> DeliveryResult:
@@ -109,10 +114,9 @@ async def deliver_due(
     *,
     backoff: Backoff | None = None,
     limit: int = 50,
-) -> tuple[list[Entry], list[dict[str, Any]], list[Attempt]]:
-    """Attempt up to ``limit`` due entries; the new outbox, the delivered records and the attempts."""
+) -> tuple[list[Entry], list[Attempt]]:
+    """Attempt up to ``limit`` due entries; the new outbox and the attempts (each with its delivered record)."""
     result = [dict(e) for e in outbox or ()]
-    records: list[dict[str, Any]] = []
     attempts: list[Attempt] = []
     for entry in due(result, now)[:limit]:
         if channels.stopped():
@@ -120,8 +124,7 @@ async def deliver_due(
         outcome = await deliver(entry, channels, now)
         result = record(result, entry["id"], outcome, now, backoff)
         state = next(str(e.get("state")) for e in result if e["id"] == entry["id"])
-        if state == "Delivered":
-            records.append(delivered_record(entry, now))
         attempts.append(Attempt(str(entry["id"]), str(entry.get("channel")), str(entry.get("template")),
-                                str(entry.get("recipient") or ""), outcome, state))
-    return result, records, attempts
+                                str(entry.get("recipient") or ""), outcome, state,
+                                delivered_record(entry, now) if state == "Delivered" else None, is_fanout(entry)))
+    return result, attempts

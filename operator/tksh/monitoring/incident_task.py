@@ -19,7 +19,8 @@ It returns once the incident is recovered and no notice is pending.
 Recipients (:meth:`recipients`): Events always; Alertmanager when configured; the owner of a digital
 object (e-mail to ``spec.owner.email``, webhook if ``spec.owner.webhook``); for a central component,
 the Administrator's mailbox and, if the component is critical, the owners of *every* integrated
-object for the outage and the recovery (§34.3). ``Unknown`` never reaches here: it opens no incident.
+object for the outage and the recovery (§34.3), a window of owners at a time (:mod:`tksh.monitoring.fanout`,
+:meth:`fanout_owners`). ``Unknown`` never reaches here: it opens no incident.
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ import asyncio
 import dataclasses
 import datetime
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tksh.config import OperatorConfig
 from tksh.logs import mask_text
 from tksh.metrics import OperatorMetrics
-from tksh.monitoring import sla
+from tksh.monitoring import fanout, sla
 from tksh.monitoring.delivery import Attempt, Channels, WebhookTarget, deliver_due
 from tksh.monitoring.incidents import (
     Recipient,
@@ -63,7 +64,6 @@ PostEvent = Callable[[Mapping[str, Any], str, str, str], None]
 TargetLabels = tuple[str, str, str]
 """A target's labels on the monitoring series: kind, namespace (empty for a central component), name."""
 WebhookResolver = Callable[[Mapping[str, Any], Mapping[Any, Any]], Awaitable[WebhookTarget | DeliveryResult]]
-FANOUT: frozenset[Transition] = frozenset({"Opened", "Recovered"})
 _EVENTS: dict[str, tuple[str, str]] = {
     "Opened": ("Warning", "IncidentOpened"), "Reminder15": ("Warning", "IncidentReminder"),
     "Reminder30": ("Warning", "IncidentReminder"), "Reminder45": ("Warning", "IncidentReminder"),
@@ -121,9 +121,7 @@ class IncidentTask:
             else:
                 self.metrics.incident_started.remove(*labels)
 
-    def recipients(
-        self, incident: Incident, owners: Mapping[Any, Any], components: Mapping[Any, Any]
-    ) -> list[Recipient]:
+    def recipients(self, incident: Incident, owners: Mapping[Any, Any]) -> list[Recipient]:
         found = [Recipient("events", "event", "Events on the target and the incident")]
         if self.config.alertmanager_url:
             found.append(Recipient("alertmanager", "alertmanager", "Alertmanager"))
@@ -136,11 +134,16 @@ class IncidentTask:
         if self.config.administrator_mailbox:
             found.append(Recipient("administrator", "email", self.config.administrator_mailbox,
                                    {"recipientRole": "administrator"}))
-        if (_first(components.get(target.name)) or {}).get("critical"):
-            for (namespace, name), store in sorted(owners.items()):
-                owner = _first(store)
-                if owner and owner.get("phase") == "Integrated":
-                    found += _owner_recipients(namespace, name, owner, central=True)
+        return found  # the owners of integrated objects, for a critical one: a window at a time (fan-out)
+
+    @staticmethod
+    def fanout_owners(owners: Mapping[Any, Any]) -> fanout.Owners:
+        """Every integrated object's place and its owner's recipients of a central failure, in order (§34.3)."""
+        found: list[tuple[tuple[str, str], list[Recipient]]] = []
+        for (namespace, name), store in sorted(owners.items()):
+            owner = _first(store)
+            if owner and owner.get("phase") == "Integrated":
+                found.append(((namespace, name), _owner_recipients(namespace, name, owner, central=True)))
         return found
 
     async def run(self, body: Mapping[str, Any], store: Store, pause: Pause, stopped: Callable[[], bool],
@@ -181,9 +184,11 @@ class IncidentTask:
                 due = sla.due_transitions(incident, now, transitions_in(status.get("outbox"),
                                                                         status.get("notifications")))
                 if due:
-                    entries = plan_entries(incident, due, self.recipients(incident, owners, components), now,
+                    entries = plan_entries(incident, due, self.recipients(incident, owners), now,
                                            timezone=self.config.timezone, title=title)
                     fields["outbox"] = enqueue_all(status.get("outbox"), entries)
+                if channels.critical:
+                    fields.update(self._fan_out(incident, status, fields, due, owners, now, title))
                 if fields:
                     stored = await store(fields)
                     if stored is None:
@@ -195,27 +200,47 @@ class IncidentTask:
                         self.service.forget(key)
                 if stopped():
                     break  # nothing sent by a stopping task: the next writer sends what is stored, with its keys
-                outbox, records, attempts = await deliver_due(status.get("outbox"), channels, self.clock(),
-                                                              backoff=self.backoff)
+                outbox, attempts = await deliver_due(status.get("outbox"), channels, self.clock(),
+                                                     backoff=self.backoff)
                 if attempts:
                     done_at = self.clock()
-                    notifications = [*(status.get("notifications") or ()), *records]
-                    stored = await store({"outbox": compact(outbox, done_at), "notifications": notifications})
+                    progress, listed = fanout.tally(status.get("fanout"), [(a.template, a.fanout, a.state, a.record)
+                                                                          for a in attempts])
+                    notifications = [*(status.get("notifications") or ()), *listed]
+                    stored = await store({"outbox": compact(outbox, done_at), "notifications": notifications,
+                                          **({"fanout": progress} if progress else {})})
                     # The attempts happened, whatever the store did: counted; told in Events only if recorded.
                     self._report(attempts, incident, body, done_at, events=stored is not None)
                     status = stored if stored is not None else status
                 self.publish(key, status, start)
                 recovered = status.get("phase") == "Recovered"
-                if recovered and not self.pending.get(key):
+                if recovered and not self.pending.get(key) and fanout.complete(status.get("fanout")):
                     return
                 if not recovered and self.config.alertmanager_url and loop.time() >= repost_at:
                     await self._repost(incident, status, channels)
                     repost_at = loop.time() + self.config.alertmanager_repost
-                await pause(wake, self._sleep(incident, status, repost_at - loop.time()))
+                more = channels.critical and bool(fanout.next_window(status.get("fanout"), self.fanout_owners(owners),
+                                                                      status.get("outbox"))[1])
+                await pause(wake, 0.0 if more else self._sleep(incident, status, repost_at - loop.time()))
         finally:
             self.publish(key, None)
 
     # --- helpers --------------------------------------------------------------------------------------
+
+    def _fan_out(self, incident: Incident, status: Mapping[str, Any], fields: Mapping[str, Any],
+                 due: Sequence[Transition], owners: Mapping[Any, Any], now: datetime.datetime,
+                 title: str | None) -> dict[str, Any]:
+        """The next window of owners told of a critical central component's failure or recovery: the fields of
+        its outbox and progress to store in the same write (nothing when there is no room or nobody left)."""
+        before = status.get("fanout") or []
+        outbox = fields.get("outbox", status.get("outbox"))
+        progress, plan = fanout.next_window(fanout.start(before, due), self.fanout_owners(owners), outbox)
+        for transition, recipients in plan:
+            outbox = enqueue_all(outbox, plan_entries(incident, [transition], recipients, now,
+                                                      timezone=self.config.timezone, title=title))
+        if progress == before:
+            return {}
+        return {"fanout": progress, "outbox": outbox} if plan else {"fanout": progress}
 
     def _sleep(self, incident: Incident, status: Mapping[str, Any], repost_in: float) -> float:
         now = self.clock()
@@ -279,7 +304,7 @@ def _owner_recipients(namespace: str, name: str, owner: Mapping[str, Any], *, ce
     params = {"recipientRole": "owner", "recipientNamespace": namespace, "recipientName": name}
     if central:
         params["central"] = "true"
-    transitions = FANOUT if central else None
+    transitions = fanout.ANNOUNCED if central else None
     found: list[Recipient] = []
     if owner.get("email"):
         found.append(Recipient(f"owner:{owner.get('uid')}", "email", str(owner["email"]), params, transitions))

@@ -27,7 +27,7 @@ from tksh.resources.base import (
     PrinterColumn,
     Timestamp,
 )
-from tksh.resources.common import Name, Outbox, StatusBase, Text
+from tksh.resources.common import Name, Outbox, StatusBase, Text, list_map
 
 IncidentPhase = Literal["Open", "Recovered"]
 INCIDENT_PHASES: tuple[str, ...] = get_args(IncidentPhase)
@@ -71,6 +71,25 @@ class NotificationRecord(KubeModel):
     """When it was delivered."""
 
 
+class FanoutProgress(KubeModel):
+    """How far the announcement of a central failure (or of its recovery) to every integrated owner has gone
+    (§34.3). Owners are told in the order of their objects (namespace, then name), a window at a time, so the
+    incident's status stays small however many owners there are."""
+
+    transition: Literal["Opened", "Recovered"]
+    """What is announced: the outage or the recovery."""
+    planned_through: Annotated[str, StringConstraints(max_length=317)] = ""
+    """``namespace/name`` of the last object whose owner's notices are planned (empty before the first)."""
+    owners: int = Field(default=0, ge=0)
+    """Owners whose notices are planned so far."""
+    complete: bool = False
+    """Every integrated owner's notices are planned (some may still be in the outbox)."""
+    delivered: int = Field(default=0, ge=0)
+    """Notices of this announcement delivered (counted here rather than listed in ``notifications``)."""
+    failed: int = Field(default=0, ge=0)
+    """Notices of this announcement given up after their retries."""
+
+
 class IncidentSpec(KubeModel):
     """The facts of the outage known when it was detected; written once by the operator."""
 
@@ -101,6 +120,10 @@ class IncidentStatus(StatusBase):
     """The notifications delivered, in order (§34.3: owners are notified immediately)."""
     outbox: Outbox = Field(default_factory=list)
     """Notifications not yet delivered, durable until delivered."""
+    fanout: Annotated[list[FanoutProgress], Field(max_length=2, json_schema_extra=list_map("transition"))] = Field(
+        default_factory=list)
+    """A central failure announced to every integrated owner (critical central components, §34.3): one record per
+    announcement (``Opened``, ``Recovered``)."""
 
 
 class Incident(KubeModel):
