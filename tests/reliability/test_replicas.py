@@ -64,7 +64,10 @@ async def paused(replicas: Replicas, name: str) -> None:
     assert last_pause > last_resume, f"{name} not paused yet"
 
 
-async def replicas_run(tmp_path: Path, name: str, rounds: int, lifetime: int, batch: int) -> None:
+async def replicas_run(tmp_path: Path, name: str, rounds: int, lifetime: int, batch: int,
+                       graceful: bool = False) -> None:
+    """``graceful``: the active replica is stopped with SIGTERM (as a rolling update or a drained node stops a
+    pod) instead of SIGKILL."""
     async with Harness.embedded(tmp_path / "logs") as h:
         api = h.api
         assert api is not None
@@ -102,6 +105,8 @@ async def replicas_run(tmp_path: Path, name: str, rounds: int, lifetime: int, ba
             overlaps: list[int] = []
             handovers: list[float] = []
             handbacks: list[float] = []
+            exits: list[int | None] = []
+            late: list[Write] = []  # writes of a stopping replica after the standby's first
             active, standby = "replica-a", "replica-b"
             await more()
             try:
@@ -111,11 +116,16 @@ async def replicas_run(tmp_path: Path, name: str, rounds: int, lifetime: int, ba
                     await until(acting(active, segment), 60)
                     killed = r.processes[active]
                     killed_at = time.monotonic()
-                    killed.kill()
-                    await killed.wait_exit()
-                    violations += [w for w in r.writes(segment) if w.replica == standby and w.at < killed_at]
+                    if graceful:
+                        exited = asyncio.create_task(killed.stop(timeout=60))
+                    else:
+                        killed.kill()
+                        exited = asyncio.create_task(killed.wait_exit())
                     taken = await until(acting(standby, killed_at), 60 + 2 * lifetime)
+                    exits.append(await exited)
+                    violations += [w for w in r.writes(segment) if w.replica == standby and w.at < killed_at]
                     handovers.append(taken.at - killed_at)
+                    late += [w for w in r.writes(taken.at) if w.replica == active]
                     await more()  # the new active replica takes work of its own
                     await until(acting(standby, taken.at + 1e-9), 60)
                     restarted_at = time.monotonic()
@@ -140,6 +150,7 @@ async def replicas_run(tmp_path: Path, name: str, rounds: int, lifetime: int, ba
             scanned = assert_no_personal_data([*r.log_lines(), *h.logs.lines(), *points.log_lines()])
     record(name, {
         "backend": "embedded", "rounds": rounds, "peering_lifetime": lifetime, "workflows": len(workflows),
+        "stop": "SIGTERM" if graceful else "SIGKILL", "exit_codes": exits, "late_writes_at_stop": len(late),
         "handover_seconds": [round(s, 2) for s in handovers],
         "handover_max": round(max(handovers), 2), "handover_mean": round(sum(handovers) / len(handovers), 2),
         "handback_seconds": [round(s, 2) for s in handbacks], "overlap_writes": overlaps,
@@ -152,6 +163,7 @@ async def replicas_run(tmp_path: Path, name: str, rounds: int, lifetime: int, ba
         "log_lines_scanned": scanned,
     })
     assert violations == [], (violations[:10], timeline)
+    assert exits == [0] * rounds if graceful else all(code is not None and code < 0 for code in exits), exits
     assert accounting.lost == 0 and accounting.duplicates_after_dedup == 0, accounting.problems
     assert accounting.problems == []
 
@@ -172,3 +184,10 @@ async def test_two_replicas_hand_over_long(tmp_path: Path) -> None:
 async def test_two_replicas_hand_over_production_lifetime(tmp_path: Path) -> None:
     """The production peering lifetime (60 s, kopf's default): the handover time a cluster sees."""
     await replicas_run(tmp_path, "replicas-embedded-lifetime-60", rounds=3, lifetime=60, batch=2)
+
+
+@pytest.mark.timeout(900)
+async def test_two_replicas_hand_over_on_sigterm(tmp_path: Path) -> None:
+    """A graceful stop (SIGTERM: a rolling update, a drained node) with the production peering lifetime (60 s): the
+    stopping replica says it is gone, so the standby does not wait for the lifetime to run out."""
+    await replicas_run(tmp_path, "replicas-embedded-sigterm-60", rounds=3, lifetime=60, batch=2, graceful=True)
