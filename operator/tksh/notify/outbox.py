@@ -171,16 +171,23 @@ def _when(entry: Mapping[str, Any]) -> datetime.datetime:
     return moment or datetime.datetime.min.replace(tzinfo=datetime.UTC)
 
 
-def _queue(entry: Mapping[str, Any]) -> tuple[str, str, str]:
-    """The receiver an entry goes to: its channel, its (masked) recipient and the recipient's role, if any."""
+_RECEIVER_PARAMS = ("to", "recipientRole", "recipientNamespace", "recipientName")
+"""Params that name whom an entry goes to: the role (``to``, ``recipientRole``) and the object whose owner it is."""
+
+
+def _queue(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    """The receiver an entry goes to: its channel, its (masked) recipient and the params that name the recipient.
+
+    The masked recipient alone is not enough: two owners' addresses can mask alike (``o***@example.kz``), and
+    one queue for both would deliver their notices one at a time."""
     params = entry.get("params")
-    role = params.get("to", "") if isinstance(params, Mapping) else ""
-    return str(entry.get("channel", "")), str(entry.get("recipient") or ""), str(role)
+    named = tuple(str(params.get(k, "")) if isinstance(params, Mapping) else "" for k in _RECEIVER_PARAMS)
+    return str(entry.get("channel", "")), str(entry.get("recipient") or ""), *named
 
 
 def _heads(outbox: Sequence[Mapping[str, Any]] | None) -> Outbox:
     """The oldest ``Pending`` entry of each queue (recorded first: ``createdAt``, then place in the outbox)."""
-    heads: dict[tuple[str, str, str], tuple[tuple[datetime.datetime, int], Entry]] = {}
+    heads: dict[tuple[str, ...], tuple[tuple[datetime.datetime, int], Entry]] = {}
     for index, entry in enumerate(outbox or ()):
         if entry.get("state", "Pending") != "Pending":
             continue

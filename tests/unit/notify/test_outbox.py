@@ -98,6 +98,18 @@ def test_one_receiver_gets_its_entries_in_the_order_they_were_recorded() -> None
     assert ob.due(ob.enqueue(box, entry("third", retry)), retry)[-1]["id"] == "third"  # a given-up entry blocks nothing
 
 
+def test_owners_whose_addresses_mask_alike_are_separate_receivers() -> None:
+    """Two owners at one domain mask alike (o***@example.kz); named by their objects, neither waits for the other."""
+    def owner(key: str, name: str, address: str) -> ob.Entry:
+        return ob.new_entry(id=key, channel="email", template="incident-opened", now=T0, recipient=address,
+                            params={"recipientRole": "owner", "recipientNamespace": "housing", "recipientName": name})
+
+    box = ob.enqueue_all([], [owner("a1", "heat", "owner1@example.kz"), owner("b1", "water", "owner2@example.kz"),
+                              owner("a2", "heat", "owner1@example.kz")])
+    assert box[0]["recipient"] == box[1]["recipient"]  # masked alike
+    assert [e["id"] for e in ob.due(box, T0)] == ["a1", "b1"]  # a2 waits behind a1: the same owner
+
+
 def test_mark_delivered() -> None:
     box = ob.mark_delivered([entry("k1")], "k1", T0 + 5 * S)
     assert box[0]["state"] == "Delivered" and box[0]["deliveredAt"] == "2026-07-21T05:00:05Z"
