@@ -88,6 +88,7 @@ class OperatorConfig:
     alertmanager_url: str = ""  # Alertmanager's base URL (POST /api/v2/alerts); empty: no alerts
     alertmanager_repost: float = 60.0  # seconds between re-posts of a firing alert (below resolve_timeout)
     status_url: str = ""  # the public status page, linked from alerts (generatorURL)
+    fanout_window: int = 100  # a central failure's notices to owners pending at once (tksh.monitoring.fanout)
     clock: Callable[[], datetime.datetime] | None = dataclasses.field(default=None, compare=False, repr=False)
     """The monitoring's time source (default: the system clock); tests pass a ``tksh.monitoring.clock.OffsetClock``."""
 
@@ -168,6 +169,9 @@ class OperatorConfig:
     def _check_monitoring(self) -> None:
         if self.probe_concurrency < 1:
             raise ConfigError(f"probe_concurrency: {self.probe_concurrency} must be at least 1")
+        if not 1 <= self.fanout_window <= 1000:
+            raise ConfigError(f"fanout_window: {self.fanout_window} must be 1 to 1000 (each notice pending in it is "
+                              "about 800 bytes of the Incident's status)")
         if not 1 <= self.recovery_threshold <= 10:
             raise ConfigError(f"recovery_threshold: {self.recovery_threshold} must be 1 to 10")
         for name, seconds in (("confirm_interval", self.confirm_interval),
@@ -231,6 +235,7 @@ class OperatorConfig:
             ("alertmanager_url", "TKSH_ALERTMANAGER_URL", str),
             ("alertmanager_repost", "TKSH_ALERTMANAGER_REPOST", float),
             ("status_url", "TKSH_STATUS_URL", str),
+            ("fanout_window", "TKSH_FANOUT_WINDOW", int),
         ):
             if var in env:
                 try:

@@ -49,7 +49,7 @@ from tksh.handlers.settings import make_settings
 from tksh.logs import mask_text
 from tksh.monitoring import PHASES, OpenIncident, ProbeResult, ProbeSpec, StateChange
 from tksh.monitoring.delivery import WebhookTarget
-from tksh.monitoring.incident_task import IncidentTask
+from tksh.monitoring.incident_task import IncidentTask, needs_task
 from tksh.monitoring.incidents import TargetRef
 from tksh.monitoring.scheduler import utc_now
 from tksh.monitoring.service import CONTROL_PREFIX, MonitorService
@@ -335,8 +335,7 @@ def register(registry: kopf.OperatorRegistry, ctx: Context) -> None:
     # --- the incidents ----------------------------------------------------------------------------
 
     def active(status: kopf.Status, **_: Any) -> bool:
-        pending = any(e.get("state", "Pending") == "Pending" for e in status.get("outbox") or ())
-        return status.get("phase") != "Recovered" or pending
+        return needs_task(status)
 
     @kopf.daemon(GROUP, VERSION, "incidents", registry=registry, id="notify", when=active, cancellation_timeout=10.0)
     async def notify(stopped: kopf.DaemonStopped, body: kopf.Body, resource: kopf.Resource, logger: kopf.Logger,

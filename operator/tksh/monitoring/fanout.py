@@ -7,13 +7,15 @@ webhook each made a 1.6 MB write, past etcd's default request limit (1.5 MiB), a
 was to tell them all would have been refused.
 
 So the owners are planned in the order of their objects (namespace, then name), at most ``window``
-of their entries pending at once; one :class:`~tksh.resources.incident.FanoutProgress` record per
-announcement in ``status.fanout`` says how far planning has gone (``plannedThrough``, the last object
-planned), and counts the notices delivered and given up instead of listing each in
-``status.notifications``. Whatever the number of owners, the status holds at most ``window`` pending
-fan-out entries plus the outbox's bounded history (:func:`tksh.notify.outbox.compact`). A window is
-planned in the same write as the cursor that records it, so a restart neither skips nor repeats an
-owner (and a notice sent twice carries the same idempotency key).
+of their entries pending at once (``OperatorConfig.fanout_window``, ``TKSH_FANOUT_WINDOW``, default
+100); one :class:`~tksh.resources.incident.FanoutProgress` record per announcement in
+``status.fanout`` says how far planning has gone (``plannedThrough``, the last object planned), and
+counts the notices delivered and given up instead of listing each in ``status.notifications``.
+Whatever the number of owners, the status holds at most ``window`` pending fan-out entries plus the
+outbox's bounded history (:func:`tksh.notify.outbox.compact`). A window is planned in the same write
+as the cursor that records it, so a restart neither skips nor repeats an owner (and a notice sent
+twice carries the same idempotency key). An owner with more channels than the whole window is
+planned alone, once nothing else is pending.
 
 The recovery is announced only once the outage has been planned for every owner, so each owner's
 queue in the outbox has the outage before the recovery. An object integrated after the cursor has
@@ -28,12 +30,10 @@ from typing import Any
 from tksh.monitoring.incidents import Recipient, transition_of
 from tksh.resources.incident import Transition
 
-__all__ = ["ANNOUNCED", "WINDOW", "complete", "is_fanout", "next_window", "start", "tally"]
+__all__ = ["ANNOUNCED", "complete", "is_fanout", "next_window", "start", "tally"]
 
 ANNOUNCED: frozenset[Transition] = frozenset({"Opened", "Recovered"})
 """The transitions announced to every integrated owner."""
-WINDOW = 100
-"""Fan-out entries pending at once, at most."""
 
 Owners = Sequence[tuple[tuple[str, str], Sequence[Recipient]]]
 """Every integrated object's (namespace, name) and its owner's recipients, sorted by (namespace, name)."""
@@ -70,13 +70,12 @@ def next_window(
     fanout: Sequence[Mapping[str, Any]] | None,
     owners: Owners,
     outbox: Sequence[Mapping[str, Any]] | None,
-    window: int = WINDOW,
+    window: int,
 ) -> tuple[list[dict[str, Any]], list[tuple[Transition, list[Recipient]]]]:
     """The progress records after planning as many owners as the window has room for, and what to plan.
 
     Owners are taken whole (all their channels) after each record's cursor; an owner with no channel
-    is passed over. ``Recovered`` waits until ``Opened`` is complete. ``window`` must be at least the
-    most channels one owner has (2).
+    is passed over. ``Recovered`` waits until ``Opened`` is complete.
     """
     room = window - sum(1 for e in outbox or () if e.get("state", "Pending") == "Pending" and is_fanout(e))
     records = [dict(r) for r in fanout or ()]
@@ -90,8 +89,8 @@ def next_window(
         for place, recipients in owners:
             if record.get("plannedThrough") and place <= through:
                 continue
-            if len(recipients) > room:
-                break
+            if len(recipients) > room and (chosen or room < window):
+                break  # (an owner with more channels than the whole window goes alone, once nothing is pending)
             chosen += recipients
             room -= len(recipients)
             record["plannedThrough"] = "/".join(place)

@@ -55,7 +55,7 @@ from tksh.notify.email import SmtpSettings
 from tksh.notify.outbox import Backoff, DeliveryResult, compact, enqueue_all, next_attempt_at
 from tksh.resources.incident import Incident, Transition
 
-__all__ = ["IncidentTask"]
+__all__ = ["IncidentTask", "needs_task"]
 
 logger = logging.getLogger(__name__)
 Store = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any] | None]]
@@ -219,8 +219,7 @@ class IncidentTask:
                 if not recovered and self.config.alertmanager_url and loop.time() >= repost_at:
                     await self._repost(incident, status, channels)
                     repost_at = loop.time() + self.config.alertmanager_repost
-                more = channels.critical and bool(fanout.next_window(status.get("fanout"), self.fanout_owners(owners),
-                                                                      status.get("outbox"))[1])
+                more = channels.critical and bool(self._window(status.get("fanout"), owners, status.get("outbox"))[1])
                 await pause(wake, 0.0 if more else self._sleep(incident, status, repost_at - loop.time()))
         finally:
             self.publish(key, None)
@@ -234,13 +233,18 @@ class IncidentTask:
         its outbox and progress to store in the same write (nothing when there is no room or nobody left)."""
         before = status.get("fanout") or []
         outbox = fields.get("outbox", status.get("outbox"))
-        progress, plan = fanout.next_window(fanout.start(before, due), self.fanout_owners(owners), outbox)
+        progress, plan = self._window(fanout.start(before, due), owners, outbox)
         for transition, recipients in plan:
             outbox = enqueue_all(outbox, plan_entries(incident, [transition], recipients, now,
                                                       timezone=self.config.timezone, title=title))
         if progress == before:
             return {}
         return {"fanout": progress, "outbox": outbox} if plan else {"fanout": progress}
+
+    def _window(self, progress: Sequence[Mapping[str, Any]] | None, owners: Mapping[Any, Any],
+                outbox: Sequence[Mapping[str, Any]] | None) -> tuple[list[dict[str, Any]], list[tuple[Transition,
+                                                                                                  list[Recipient]]]]:
+        return fanout.next_window(progress, self.fanout_owners(owners), outbox, self.config.fanout_window)
 
     def _sleep(self, incident: Incident, status: Mapping[str, Any], repost_in: float) -> float:
         now = self.clock()
@@ -298,6 +302,13 @@ class IncidentTask:
         result = await post_alerts(self.config.alertmanager_url, [alert])
         if not result.delivered:
             logger.warning("re-posting the alert of %s failed: %s", incident.metadata.name, result.error)
+
+
+def needs_task(status: Mapping[str, Any]) -> bool:
+    """Whether an incident needs its task (the operator's daemon): open, a notice pending, or a central failure's
+    announcement not yet planned for every owner (between two windows nothing may be pending)."""
+    pending = any(e.get("state", "Pending") == "Pending" for e in status.get("outbox") or ())
+    return status.get("phase") != "Recovered" or pending or not fanout.complete(status.get("fanout"))
 
 
 def _owner_recipients(namespace: str, name: str, owner: Mapping[str, Any], *, central: bool) -> list[Recipient]:

@@ -15,12 +15,13 @@ def test_defaults_and_variables() -> None:
         "TKSH_PROBE_CONCURRENCY": "64", "TKSH_CONFIRM_INTERVAL": "1.5", "TKSH_RECOVERY_THRESHOLD": "3",
         "TKSH_PROBE_INTERVAL_CAP": "1", "TKSH_AVAILABILITY_INTERVAL": "30", "TKSH_INCIDENT_NAMESPACE": "tksh",
         "TKSH_ALERTMANAGER_URL": "http://alertmanager.monitoring:9093", "TKSH_ALERTMANAGER_REPOST": "45",
-        "TKSH_STATUS_URL": "https://status.tksh.kz/status",
+        "TKSH_STATUS_URL": "https://status.tksh.kz/status", "TKSH_FANOUT_WINDOW": "40",
         "TKSH_CONTROL_URLS": "https://kubernetes.default.svc/readyz, http://anchor.example.kz/",
     })
     assert (config.probe_concurrency, config.confirm_interval, config.recovery_threshold) == (64, 1.5, 3)
     assert (config.probe_interval_cap, config.availability_interval, config.alertmanager_repost) == (1.0, 30.0, 45.0)
     assert config.incident_namespace == "tksh" and config.status_url.endswith("/status")
+    assert (default.fanout_window, config.fanout_window) == (100, 40)
     assert config.control_urls == ("https://kubernetes.default.svc/readyz", "http://anchor.example.kz/")
 
 
@@ -28,6 +29,8 @@ def test_defaults_and_variables() -> None:
     ("changes", "message"),
     [
         ({"probe_concurrency": 0}, "probe_concurrency: 0 must be at least 1"),
+        ({"fanout_window": 0}, "fanout_window: 0 must be 1 to 1000"),
+        ({"fanout_window": 5000}, "fanout_window: 5000 must be 1 to 1000"),
         ({"recovery_threshold": 11}, "recovery_threshold: 11 must be 1 to 10"),
         ({"confirm_interval": 0.0}, "confirm_interval: 0.0 must be a positive"),
         ({"availability_interval": float("inf")}, "availability_interval: inf must be a positive, finite"),

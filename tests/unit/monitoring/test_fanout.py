@@ -19,7 +19,7 @@ from tests.unit.monitoring.test_incident_task import no_webhook
 from tksh.config import OperatorConfig
 from tksh.metrics import OperatorMetrics
 from tksh.monitoring import fanout
-from tksh.monitoring.incident_task import IncidentTask
+from tksh.monitoring.incident_task import IncidentTask, needs_task
 from tksh.monitoring.incidents import Recipient, TargetRef, incident_manifest
 from tksh.monitoring.machine import StateChange
 from tksh.monitoring.service import MonitorService
@@ -62,6 +62,15 @@ def test_the_cursor_follows_namespace_then_name_not_the_joined_string() -> None:
     progress, plan = fanout.next_window(progress, owners, [], window=2)
     assert [r.params["recipientNamespace"] for _, rs in plan for r in rs] == ["a-b"]
     assert progress[0]["complete"]
+
+
+def test_an_owner_with_more_channels_than_the_window_goes_alone_once_nothing_is_pending() -> None:
+    owners = [owner("a", "x", 2), owner("a", "y", 2)]
+    progress, plan = fanout.next_window(fanout.start([], ["Opened"]), owners, [], window=1)
+    assert [r.params["recipientName"] for _, rs in plan for r in rs] == ["x", "x"]
+    assert fanout.next_window(progress, owners, pending(1), window=1)[1] == []  # not while one is pending
+    progress, plan = fanout.next_window(progress, owners, [], window=1)
+    assert [r.params["recipientName"] for _, rs in plan for r in rs] == ["y", "y"] and progress[0]["complete"]
 
 
 def test_an_owner_without_a_channel_is_passed_over() -> None:
@@ -148,7 +157,18 @@ async def test_every_owner_is_told_once_of_the_outage_then_of_the_recovery_withi
     assert len(final["notifications"]) == 4
     most = max(sum(1 for e in w.get("outbox") or () if e.get("state") == "Pending" and fanout.is_fanout(e))
                for w in writes)
-    assert 0 < most <= fanout.WINDOW
+    assert 0 < most <= config.fanout_window == 100
     # the window's pending entries plus the outbox's bounded history: 139 kB here, whatever the number of owners;
     # planned all at once, as before, the same 230 owners made a 276 kB status (and 1,000 owners 1.6 MB)
     assert max(len(json.dumps(w)) for w in writes) < 200_000
+
+
+def test_an_incident_keeps_its_task_until_the_recovery_is_planned_for_every_owner() -> None:
+    """Between two windows nothing may be pending: a recovered incident whose announcement is not planned for
+    everyone still needs its task (else kopf's filter would stop it and the rest of the owners never be told)."""
+    recovered = {"phase": "Recovered", "outbox": [{"id": "a", "state": "Delivered"}]}
+    assert not needs_task(recovered)
+    assert needs_task({**recovered, "fanout": [{"transition": "Recovered", "complete": False}]})
+    assert not needs_task({**recovered, "fanout": [{"transition": "Recovered", "complete": True}]})
+    assert needs_task({**recovered, "outbox": [{"id": "a", "state": "Pending"}]})
+    assert needs_task({"phase": "Open"})
