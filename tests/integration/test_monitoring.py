@@ -87,6 +87,10 @@ async def test_an_outage_opens_an_incident_notifies_everyone_and_recovery_closes
         await wait_until(events_posted)
         await am.wait_for(lambda r: r is not firing and r.path == "/api/v2/alerts")  # re-posted while firing
 
+        async def down_for_a_while() -> None:  # the times are whole seconds: the outage must span more than one
+            assert datetime.datetime.now(datetime.UTC) >= started + datetime.timedelta(seconds=2)
+
+        await wait_until(down_for_a_while)
         target.healthy()
 
         async def recovered() -> dict[str, Any]:
