@@ -214,7 +214,8 @@ class IncidentTask:
                     status = stored if stored is not None else status
                 self.publish(key, status, start)
                 recovered = status.get("phase") == "Recovered"
-                if recovered and not self.pending.get(key) and fanout.complete(status.get("fanout")):
+                told = not channels.critical or fanout.complete(status.get("fanout"))  # (no longer critical: done)
+                if recovered and not self.pending.get(key) and told:
                     return
                 if not recovered and self.config.alertmanager_url and loop.time() >= repost_at:
                     await self._repost(incident, status, channels)

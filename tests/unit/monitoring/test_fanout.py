@@ -172,3 +172,30 @@ def test_an_incident_keeps_its_task_until_the_recovery_is_planned_for_every_owne
     assert not needs_task({**recovered, "fanout": [{"transition": "Recovered", "complete": True}]})
     assert needs_task({**recovered, "outbox": [{"id": "a", "state": "Pending"}]})
     assert needs_task({"phase": "Open"})
+
+
+async def test_a_task_whose_component_is_no_longer_critical_ends_with_its_announcement_unfinished() -> None:
+    """No owner is told any more once the component is not critical: the recovered incident's task ends."""
+    change = StateChange(GATEWAY.key, "Up", "Down", T0, incident="opened", started_at=T0, detected_at=T0,
+                         failure="connect", message="connection refused")
+    body = incident_manifest(GATEWAY, change, "tksh-system")
+    told = [{"channel": "event", "transition": t, "deliveredAt": "2026-07-12T09:10:00Z"} for t in ("Opened",
+                                                                                                   "Recovered")]
+    unfinished = {"transition": "Recovered", "plannedThrough": "ns-0/object-1", "owners": 1, "complete": False,
+                  "delivered": 1, "failed": 0}
+    body["status"] = {"phase": "Recovered", "recoveredAt": "2026-07-12T09:10:00Z", "slaVerdict": "Met",
+                      "notifications": told, "outbox": [], "fanout": [unfinished]}
+    owners = {("ns-0", f"object-{i}"): [{"uid": f"uid-{i}", "email": f"o{i}@example.kz", "phase": "Integrated"}]
+              for i in range(3)}
+
+    async def store(fields: Mapping[str, Any]) -> dict[str, Any]:
+        raise AssertionError(f"nothing to write: {fields}")
+
+    async def pause(event: asyncio.Event, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    task = IncidentTask(config=OperatorConfig(), metrics=OperatorMetrics(), service=MonitorService(),
+                        clock=lambda: T0, backoff=Backoff(), webhook_target=no_webhook, post_event=lambda *_: None)
+    not_critical = {"cz-gateway": [{"uid": "uid-gateway", "critical": False}]}
+    async with asyncio.timeout(10):
+        await task.run(body, store, pause, lambda: False, owners, not_critical)
