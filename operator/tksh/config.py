@@ -171,7 +171,7 @@ class OperatorConfig:
             raise ConfigError(f"probe_concurrency: {self.probe_concurrency} must be at least 1")
         if not 1 <= self.fanout_window <= 1000:
             raise ConfigError(f"fanout_window: {self.fanout_window} must be 1 to 1000 (each notice pending in it is "
-                              "about 800 bytes of the Incident's status)")
+                              "about 900 bytes of the Incident's status)")
         if not 1 <= self.recovery_threshold <= 10:
             raise ConfigError(f"recovery_threshold: {self.recovery_threshold} must be 1 to 10")
         for name, seconds in (("confirm_interval", self.confirm_interval),

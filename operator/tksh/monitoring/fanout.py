@@ -2,8 +2,8 @@
 
 When a critical ``CentralComponent`` fails, the owner of every integrated digital object is told, and
 again when it recovers. Planned all at once, as one outbox entry per owner and channel, the Incident's
-status grew with the number of owners: about 800 bytes an entry, so 1,000 owners with an e-mail and a
-webhook each made a 1.6 MB write, past etcd's default request limit (1.5 MiB), and the one write that
+status grew with the number of owners: about 900 bytes an entry, so 1,000 owners with an e-mail and a
+webhook each made a 1.8 MB write, past etcd's default request limit (1.5 MiB), and the one write that
 was to tell them all would have been refused.
 
 So the owners are planned in the order of their objects (namespace, then name), at most ``window``
